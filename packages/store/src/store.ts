@@ -1,0 +1,338 @@
+import type { EventEnvelope, HealthReport, Priority } from "@eventferry/core";
+
+/**
+ * The Store contract: the event log, the inbox, the outbox, dead letters, batches and schemas.
+ *
+ * Rules every adapter MUST keep are written as MUST sentences; `@eventferry/store/testing`'s
+ * conformance suite checks each of them. All methods take one params object and return plain data.
+ * Every due-time comparison uses the store's own clock ({@link Store.now}), never the client's.
+ */
+
+/** An event as the log keeps it. */
+export interface StoredEvent extends EventEnvelope {
+  /** Position in the log: strictly increasing in append order, starting at 1. */
+  readonly position: number;
+  /** When the store recorded it (store clock, ISO-8601). */
+  readonly recordedAt: string;
+}
+
+export interface AppendResult {
+  /** Ids newly written, in input order. */
+  readonly inserted: readonly string[];
+  /** Ids that were already there (the append of those was a no-op). */
+  readonly duplicates: readonly string[];
+}
+
+export interface EventQuery {
+  /** Exact type names. */
+  readonly types?: readonly string[] | undefined;
+  /** A glob over type names (`order.*`, `**`). */
+  readonly pattern?: string | undefined;
+  readonly key?: string | undefined;
+  /** Events with `position > afterPosition`. @default 0 */
+  readonly afterPosition?: number | undefined;
+  /** Events that occurred at or after this instant. */
+  readonly from?: Date | undefined;
+  /** Events that occurred before this instant. */
+  readonly until?: Date | undefined;
+  /** Stop after this many. */
+  readonly limit?: number | undefined;
+  /** Page size used under the hood (memory is bounded by it). @default 500 */
+  readonly pageSize?: number | undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inbox
+
+export type InboxStatus = "pending" | "in-flight" | "completed" | "dead";
+
+/** One (consumer, event) pair to record. */
+export interface InboxRecordInput {
+  /** The consumer: a handler within a consumer group, e.g. `billing/send-invoice`. */
+  readonly consumer: string;
+  readonly event: EventEnvelope;
+  /** Attempts before dead-lettering (counted at claim). */
+  readonly maxAttempts: number;
+}
+
+export interface RecordResult {
+  /** How many (consumer, event id) pairs were new. */
+  readonly inserted: number;
+  /** How many already existed (a redelivery): a no-op. */
+  readonly duplicates: number;
+}
+
+/** A claimed inbox entry. */
+export interface InboxEntry {
+  /** The entry's id (unique in the store). */
+  readonly id: string;
+  readonly consumer: string;
+  readonly event: EventEnvelope;
+  /** This attempt's number: 1 on the first claim. Incremented at claim. */
+  readonly attempt: number;
+  readonly maxAttempts: number;
+  /** Fencing token of this claim: completions and failures carry it. */
+  readonly leaseToken: string;
+  /** When the lease ends (store clock, ISO-8601). */
+  readonly leaseExpiresAt: string;
+}
+
+export interface ClaimParams {
+  /** Consumers to claim for. */
+  readonly consumers: readonly string[];
+  /** At most this many entries. MUST NOT return more. */
+  readonly limit: number;
+  /** Lease length. */
+  readonly leaseMs: number;
+  /** Name of the claiming worker, for operators. */
+  readonly worker?: string | undefined;
+}
+
+export interface LeaseRef {
+  readonly id: string;
+  readonly leaseToken: string;
+}
+
+export type CompleteOutcome = "completed" | "lease-lost";
+
+export interface AttemptError {
+  readonly name: string;
+  readonly message: string;
+  readonly stack?: string | undefined;
+  readonly code?: string | undefined;
+}
+
+export interface FailParams extends LeaseRef {
+  readonly error: AttemptError;
+  /**
+   * Retry after this many ms (store clock). Ignored when `deadLetter` is true.
+   * The entry MUST NOT be claimable before then.
+   */
+  readonly retryInMs?: number | undefined;
+  /** Give up now: move the entry to the dead letters. */
+  readonly deadLetter?: boolean | undefined;
+  /** Why it is dead-lettered, e.g. `max attempts (5) reached`. */
+  readonly reason?: string | undefined;
+}
+
+export type FailOutcome = "retry-scheduled" | "dead-lettered" | "lease-lost";
+
+export interface InboxStats {
+  /** Recorded and claimable now or later (includes scheduled retries and delayed events). */
+  readonly pending: number;
+  /** Of `pending`, not due yet. */
+  readonly scheduled: number;
+  readonly inFlight: number;
+  readonly completed: number;
+  readonly dead: number;
+  /** occurredAt of the oldest pending entry, ISO-8601. */
+  readonly oldestPendingAt?: string | undefined;
+}
+
+export interface InboxStore {
+  /**
+   * Records entries. MUST be idempotent by (consumer, event id): a second record of the pair
+   * changes nothing and counts as a duplicate. One round trip per call.
+   */
+  record(params: { entries: readonly InboxRecordInput[] }): Promise<RecordResult>;
+  /**
+   * Claims due entries and increments their attempt count.
+   *
+   * - MUST NOT return an entry whose lease is valid for another claim.
+   * - MUST NOT return an entry whose due time (`deliverAt` or a retry time) is after the store's now.
+   * - MUST order by priority (1 first), then due time, then record order.
+   * - MUST NOT return an entry while an earlier-recorded entry of the same consumer and key is
+   *   unfinished (pending or in flight); dead and completed entries do not block.
+   * - An entry whose lease expired is claimable again. If it has already used `maxAttempts`
+   *   attempts it MUST be dead-lettered instead (reason `lease expired after the last attempt`):
+   *   a handler that crashes the process still reaches the dead letters.
+   * - Concurrent claimers MUST never receive the same entry with overlapping leases.
+   */
+  claim(params: ClaimParams): Promise<InboxEntry[]>;
+  /**
+   * Marks entries completed. An entry whose lease token no longer matches (expired and
+   * re-claimed, released, or completed) MUST NOT change and reports `lease-lost`.
+   * Use {@link StoreTx.inbox} to complete inside a handler's transaction.
+   */
+  complete(params: { entries: readonly LeaseRef[] }): Promise<CompleteOutcome[]>;
+  /** Records a failed attempt: retry later, or dead-letter. Fenced like `complete`. */
+  fail(params: FailParams): Promise<FailOutcome>;
+  /**
+   * Gives claimed entries back without using an attempt (graceful shutdown before the handler
+   * ran). Fenced like `complete`.
+   */
+  release(params: { entries: readonly LeaseRef[] }): Promise<CompleteOutcome[]>;
+  stats(params?: { consumers?: readonly string[] | undefined }): Promise<InboxStats>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outbox
+
+export interface OutboxEntry {
+  readonly id: string;
+  /** Topic to publish to. */
+  readonly topic: string;
+  readonly event: EventEnvelope;
+  readonly leaseToken: string;
+}
+
+export interface OutboxStore {
+  /** Adds events in their own transaction. Use {@link StoreTx.outbox} inside yours. */
+  add(params: { topic: string; events: readonly EventEnvelope[] }): Promise<void>;
+  /**
+   * Claims unpublished rows (leased). MUST NOT hand one row to two claimers with overlapping
+   * leases; MUST NOT skip rows that commit after rows already claimed (no `id > last_seen`);
+   * MUST keep per-key order: a row is not claimable while an earlier row of its key is unpublished.
+   */
+  claim(params: { limit: number; leaseMs: number }): Promise<OutboxEntry[]>;
+  /** Marks rows published; fenced by lease token. */
+  markPublished(params: { entries: readonly LeaseRef[] }): Promise<CompleteOutcome[]>;
+  /** Deletes published rows older than `olderThanMs`; returns how many. */
+  cleanup(params: { olderThanMs: number }): Promise<number>;
+  /** Unpublished rows. */
+  pending(): Promise<number>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dead letters
+
+export interface AttemptRecord {
+  readonly attempt: number;
+  readonly at: string;
+  readonly error: AttemptError;
+}
+
+export interface DeadLetter {
+  /** The inbox entry id (or a fresh id for undecodable messages). */
+  readonly id: string;
+  readonly consumer: string;
+  /** The event, when it could be decoded. */
+  readonly event?: EventEnvelope | undefined;
+  /** The raw payload, when it could not be. */
+  readonly raw?: string | undefined;
+  readonly reason: string;
+  readonly error: AttemptError;
+  readonly attempts: number;
+  readonly history: readonly AttemptRecord[];
+  readonly deadAt: string;
+}
+
+export interface DeadLetterQuery {
+  readonly consumer?: string | undefined;
+  readonly type?: string | undefined;
+  readonly limit?: number | undefined;
+  /** Dead letters with id after this one (from a previous page). */
+  readonly after?: string | undefined;
+}
+
+export interface DeadLetterStore {
+  /** Dead-letters a message that never became an inbox entry (undecodable, unknown type, …). */
+  add(params: {
+    consumer: string;
+    raw?: string;
+    event?: EventEnvelope;
+    reason: string;
+    error: AttemptError;
+  }): Promise<string>;
+  /** Newest first is not required; order by dead-letter id. */
+  list(query?: DeadLetterQuery): Promise<DeadLetter[]>;
+  get(params: { id: string }): Promise<DeadLetter | undefined>;
+  /**
+   * Puts dead inbox entries back to pending with attempts reset, due now. Entries without an
+   * event (raw) cannot be retried and are skipped. Returns the ids retried.
+   */
+  retry(params: { ids: readonly string[] }): Promise<string[]>;
+  /** Deletes dead letters (all matching the filter when `ids` is absent); returns how many. */
+  purge(params?: { ids?: readonly string[]; consumer?: string }): Promise<number>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batches: a group of events whose completion can be awaited (like a BullMQ flow's parent).
+
+export interface BatchStatus {
+  readonly id: string;
+  readonly total: number;
+  readonly completed: number;
+  readonly failed: number;
+  /** `completed + failed === total`. */
+  readonly done: boolean;
+  readonly metadata?: Readonly<Record<string, string>> | undefined;
+  readonly createdAt: string;
+  readonly finishedAt?: string | undefined;
+}
+
+export interface BatchStore {
+  create(params: { id: string; total: number; metadata?: Record<string, string> }): Promise<BatchStatus>;
+  /** Counts one member done. MUST be idempotent per (batch, member id). */
+  complete(params: { id: string; memberId: string; outcome?: "completed" | "failed" }): Promise<BatchStatus>;
+  status(params: { id: string }): Promise<BatchStatus | undefined>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schemas
+
+export interface SchemaRecord {
+  readonly type: string;
+  readonly version: number;
+  readonly schema: Readonly<Record<string, unknown>>;
+  readonly createdAt: string;
+}
+
+export interface SchemaStore {
+  /**
+   * Stores a schema version. Idempotent for identical content; a different schema under an
+   * existing (type, version) MUST be rejected with a `ValidationError`.
+   */
+  put(params: { type: string; version: number; schema: Record<string, unknown> }): Promise<void>;
+  get(params: { type: string; version?: number }): Promise<SchemaRecord | undefined>;
+  list(params?: { type?: string }): Promise<SchemaRecord[]>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions
+
+/** The store inside one transaction; `client` is the driver handle a handler writes through. */
+export interface StoreTx<TClient = unknown> {
+  readonly client: TClient;
+  append(events: readonly EventEnvelope[]): Promise<AppendResult>;
+  readonly inbox: Pick<InboxStore, "complete">;
+  readonly outbox: Pick<OutboxStore, "add">;
+}
+
+export interface StoreFeatures {
+  /** Other processes may share this store (SQLite file, PostgreSQL). */
+  readonly shared: boolean;
+  /** The store can wake consumers in other processes (LISTEN/NOTIFY). */
+  readonly crossProcessNotify: boolean;
+}
+
+export interface Store<TClient = unknown> {
+  /** e.g. `memory`, `sqlite`, `postgres`. */
+  readonly name: string;
+  readonly features: StoreFeatures;
+  /** Creates or upgrades tables. Idempotent and safe to run from several processes at once. */
+  migrate(): Promise<void>;
+  /** Runs `fn` in one transaction: commits when it resolves, rolls back when it throws. */
+  transaction<T>(fn: (tx: StoreTx<TClient>) => Promise<T>): Promise<T>;
+  /** Appends to the log. MUST be idempotent by event id. One round trip per call. */
+  append(events: readonly EventEnvelope[]): Promise<AppendResult>;
+  /** Reads the log in position order. */
+  read(query?: EventQuery): AsyncIterable<StoredEvent>;
+  readonly inbox: InboxStore;
+  readonly outbox: OutboxStore;
+  readonly deadLetters: DeadLetterStore;
+  readonly batches: BatchStore;
+  readonly schemas: SchemaStore;
+  /** The store's clock. */
+  now(): Promise<Date>;
+  /**
+   * Resolves when new inbox or outbox rows may be there (in-process signal, NOTIFY), or after
+   * `timeoutMs`, or when `signal` aborts. A hint only: callers poll as a fallback.
+   */
+  waitForChange(params: { timeoutMs: number; signal?: AbortSignal }): Promise<void>;
+  health(): Promise<HealthReport>;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
+export type { Priority };
