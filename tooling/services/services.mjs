@@ -112,10 +112,15 @@ async function main() {
     if (!up) failed = true;
   }
   if (failed && (mode === "check" || ci)) {
-    console.error("[services] a server does not answer; integration tests need it" + (ci ? " (CI=true: failing)" : ""));
+    console.error(
+      "[services] a server does not answer; integration tests need it" + (ci ? " (CI=true: failing)" : ""),
+    );
     process.exit(1);
   }
-  if (failed) console.log("[services] integration tests for the missing servers will be skipped (set CI=true to fail instead)");
+  if (failed)
+    console.log(
+      "[services] integration tests for the missing servers will be skipped (set CI=true to fail instead)",
+    );
 }
 
 function redact(url) {

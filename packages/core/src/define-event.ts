@@ -70,8 +70,10 @@ export function defineEvent<const TType extends string, TSchema extends z.ZodTyp
   const version = options.version ?? 1;
   const upcast = options.upcast ?? {};
   const problems: string[] = [];
-  if (!isValidEventType(type)) problems.push(`type "${type}" must be dot-separated segments of [A-Za-z0-9_-]`);
-  if (!Number.isInteger(version) || version < 1) problems.push(`version must be an integer >= 1, got ${version}`);
+  if (!isValidEventType(type))
+    problems.push(`type "${type}" must be dot-separated segments of [A-Za-z0-9_-]`);
+  if (!Number.isInteger(version) || version < 1)
+    problems.push(`version must be an integer >= 1, got ${version}`);
   for (let v = 1; v < version; v++) {
     if (typeof upcast[v] !== "function") problems.push(`missing upcaster from version ${v} to ${v + 1}`);
   }
@@ -99,14 +101,33 @@ export function defineEvent<const TType extends string, TSchema extends z.ZodTyp
     } catch (cause) {
       return {
         success: false,
-        error: new ValidationError(`[eventferry:core] upcasting "${type}" from version ${fromVersion} failed`, {
-          cause,
-        }),
+        error: new ValidationError(
+          `[eventferry:core] upcasting "${type}" from version ${fromVersion} failed`,
+          {
+            cause,
+          },
+        ),
       };
     }
-    const result = schema.safeParse(current);
-    if (result.success) return { success: true, data: result.data as z.output<TSchema> };
-    const issues = result.error.issues.map((i) => `${i.path.length ? i.path.join(".") : "(root)"}: ${i.message}`);
+    let result: z.ZodSafeParseResult<z.output<TSchema>>;
+    try {
+      result = schema.safeParse(current) as z.ZodSafeParseResult<z.output<TSchema>>;
+    } catch (cause) {
+      // e.g. an async refinement ("Encountered Promise during synchronous parse"): safeParse never throws.
+      return {
+        success: false,
+        error: new ValidationError(
+          `[eventferry:core] "${type}" schema could not parse the data synchronously`,
+          {
+            cause,
+          },
+        ),
+      };
+    }
+    if (result.success) return { success: true, data: result.data };
+    const issues = result.error.issues.map(
+      (i) => `${i.path.length ? i.path.map(String).join(".") : "(root)"}: ${i.message}`,
+    );
     return {
       success: false,
       error: new ValidationError(`[eventferry:core] "${type}" data is invalid: ${issues.join("; ")}`, {

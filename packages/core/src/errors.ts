@@ -72,7 +72,10 @@ export class EventferryError extends Error {
 /** Bad configuration: thrown synchronously by factories, listing every problem at once. */
 export class ConfigError extends EventferryError {
   readonly problems: readonly string[];
-  constructor(message: string, options: EventferryErrorOptions & { problems?: readonly string[]; code?: ErrorCode } = {}) {
+  constructor(
+    message: string,
+    options: EventferryErrorOptions & { problems?: readonly string[]; code?: ErrorCode } = {},
+  ) {
     super(options.code ?? "CONFIG_INVALID", message, options);
     this.problems = options.problems ?? [message];
   }

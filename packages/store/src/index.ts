@@ -1,3 +1,12 @@
 // @eventferry/store — the Store contract and the in-memory store.
+
+export {
+  createMemoryStore,
+  type MemoryKv,
+  type MemoryStore,
+  type MemoryStoreClock,
+  type MemoryStoreOptions,
+  type MemoryTx,
+  memoryStoreDefaults,
+} from "./memory-store.js";
 export type * from "./store.js";
-// (helper adds: memory-store)

@@ -105,7 +105,7 @@ export interface AttemptError {
 export interface FailParams extends LeaseRef {
   readonly error: AttemptError;
   /**
-   * Retry after this many ms (store clock). Ignored when `deadLetter` is true.
+   * Retry after this many ms (store clock). Ignored when `deadLetter` is true. @default 0
    * The entry MUST NOT be claimable before then.
    */
   readonly retryInMs?: number | undefined;
@@ -123,7 +123,9 @@ export interface InboxStats {
   /** Of `pending`, not due yet. */
   readonly scheduled: number;
   readonly inFlight: number;
+  /** Completed entries the store still keeps (an adapter may prune old ones; see its options). */
   readonly completed: number;
+  /** Dead letters of these consumers, including those made by {@link DeadLetterStore.add}. */
   readonly dead: number;
   /** occurredAt of the oldest pending entry, ISO-8601. */
   readonly oldestPendingAt?: string | undefined;
@@ -132,7 +134,9 @@ export interface InboxStats {
 export interface InboxStore {
   /**
    * Records entries. MUST be idempotent by (consumer, event id): a second record of the pair
-   * changes nothing and counts as a duplicate. One round trip per call.
+   * changes nothing and counts as a duplicate — also when the first entry is completed or dead.
+   * Entries of one call are recorded in input order. A new entry is due at the event's `deliverAt`,
+   * or now (store clock) when it has none. One round trip per call.
    */
   record(params: { entries: readonly InboxRecordInput[] }): Promise<RecordResult>;
   /**
@@ -140,12 +144,16 @@ export interface InboxStore {
    *
    * - MUST NOT return an entry whose lease is valid for another claim.
    * - MUST NOT return an entry whose due time (`deliverAt` or a retry time) is after the store's now.
-   * - MUST order by priority (1 first), then due time, then record order.
+   * - MUST order by priority (1 first), then due time, then record order; the returned array is
+   *   in that order.
    * - MUST NOT return an entry while an earlier-recorded entry of the same consumer and key is
    *   unfinished (pending or in flight); dead and completed entries do not block.
    * - An entry whose lease expired is claimable again. If it has already used `maxAttempts`
    *   attempts it MUST be dead-lettered instead (reason `lease expired after the last attempt`):
    *   a handler that crashes the process still reaches the dead letters.
+   * - An attempt that ended by lease expiry MUST be added to the entry's history (see
+   *   {@link DeadLetter.history}) with an error named `LeaseExpiredError`.
+   * - MUST NOT return an attempt number above `maxAttempts`.
    * - Concurrent claimers MUST never receive the same entry with overlapping leases.
    */
   claim(params: ClaimParams): Promise<InboxEntry[]>;
@@ -155,11 +163,16 @@ export interface InboxStore {
    * Use {@link StoreTx.inbox} to complete inside a handler's transaction.
    */
   complete(params: { entries: readonly LeaseRef[] }): Promise<CompleteOutcome[]>;
-  /** Records a failed attempt: retry later, or dead-letter. Fenced like `complete`. */
+  /**
+   * Records a failed attempt (added to the history): retry later, or dead-letter. Fenced like
+   * `complete`. When the failed attempt was the last (`attempt >= maxAttempts`) the entry MUST be
+   * dead-lettered even without `deadLetter` (reason `max attempts (N) reached` unless given).
+   */
   fail(params: FailParams): Promise<FailOutcome>;
   /**
    * Gives claimed entries back without using an attempt (graceful shutdown before the handler
-   * ran). Fenced like `complete`.
+   * ran): claimable again at once, at their old place in the order. Fenced like `complete`;
+   * `completed` means released.
    */
   release(params: { entries: readonly LeaseRef[] }): Promise<CompleteOutcome[]>;
   stats(params?: { consumers?: readonly string[] | undefined }): Promise<InboxStats>;
@@ -180,16 +193,20 @@ export interface OutboxStore {
   /** Adds events in their own transaction. Use {@link StoreTx.outbox} inside yours. */
   add(params: { topic: string; events: readonly EventEnvelope[] }): Promise<void>;
   /**
-   * Claims unpublished rows (leased). MUST NOT hand one row to two claimers with overlapping
-   * leases; MUST NOT skip rows that commit after rows already claimed (no `id > last_seen`);
-   * MUST keep per-key order: a row is not claimable while an earlier row of its key is unpublished.
+   * Claims unpublished rows (leased), in add order. MUST NOT hand one row to two claimers with
+   * overlapping leases; MUST NOT skip rows that commit after rows already claimed (no
+   * `id > last_seen`); MUST keep per-key order: a row is not claimable while an earlier row of
+   * its key (`event.key`) is unpublished. A row whose lease expired is claimable again.
    */
   claim(params: { limit: number; leaseMs: number }): Promise<OutboxEntry[]>;
   /** Marks rows published; fenced by lease token. */
   markPublished(params: { entries: readonly LeaseRef[] }): Promise<CompleteOutcome[]>;
-  /** Deletes published rows older than `olderThanMs`; returns how many. */
+  /**
+   * Deletes rows published at or before `now - olderThanMs` (store clock); returns how many.
+   * Unpublished rows are never deleted.
+   */
   cleanup(params: { olderThanMs: number }): Promise<number>;
-  /** Unpublished rows. */
+  /** Unpublished rows (claimed or not). */
   pending(): Promise<number>;
 }
 
@@ -212,7 +229,12 @@ export interface DeadLetter {
   readonly raw?: string | undefined;
   readonly reason: string;
   readonly error: AttemptError;
+  /** Attempts used (0 for dead letters made by {@link DeadLetterStore.add}). */
   readonly attempts: number;
+  /**
+   * One record per failed attempt, oldest first: each `fail()` and each attempt whose lease
+   * expired (error name `LeaseExpiredError`). Empty for dead letters made by `add`.
+   */
   readonly history: readonly AttemptRecord[];
   readonly deadAt: string;
 }
@@ -234,15 +256,20 @@ export interface DeadLetterStore {
     reason: string;
     error: AttemptError;
   }): Promise<string>;
-  /** Newest first is not required; order by dead-letter id. */
+  /** Ordered by dead-letter id (ids are opaque; page with `after`). */
   list(query?: DeadLetterQuery): Promise<DeadLetter[]>;
+  /** `undefined` for an unknown id (any string). */
   get(params: { id: string }): Promise<DeadLetter | undefined>;
   /**
-   * Puts dead inbox entries back to pending with attempts reset, due now. Entries without an
-   * event (raw) cannot be retried and are skipped. Returns the ids retried.
+   * Puts dead inbox entries back to pending with attempts and history reset, due now; they leave
+   * the dead letters and take their place in their key's record order again. Dead letters made by
+   * `add` (never inbox entries) and unknown ids are skipped. Returns the ids retried.
    */
   retry(params: { ids: readonly string[] }): Promise<string[]>;
-  /** Deletes dead letters (all matching the filter when `ids` is absent); returns how many. */
+  /**
+   * Deletes dead letters: those in `ids`, else all; `consumer` narrows either. Returns how many.
+   * A purged entry's (consumer, event id) pair is forgotten: recording it again creates a new entry.
+   */
   purge(params?: { ids?: readonly string[]; consumer?: string }): Promise<number>;
 }
 
@@ -254,7 +281,7 @@ export interface BatchStatus {
   readonly total: number;
   readonly completed: number;
   readonly failed: number;
-  /** `completed + failed === total`. */
+  /** `completed + failed >= total`. */
   readonly done: boolean;
   readonly metadata?: Readonly<Record<string, string>> | undefined;
   readonly createdAt: string;
@@ -262,8 +289,13 @@ export interface BatchStatus {
 }
 
 export interface BatchStore {
+  /** Creates a batch. Idempotent by id: an existing batch is returned unchanged. */
   create(params: { id: string; total: number; metadata?: Record<string, string> }): Promise<BatchStatus>;
-  /** Counts one member done. MUST be idempotent per (batch, member id). */
+  /**
+   * Counts one member done (`outcome` @default `"completed"`). MUST be idempotent per
+   * (batch, member id): the first outcome counts, later calls change nothing. Rejects with a
+   * `ValidationError` for an unknown batch.
+   */
   complete(params: { id: string; memberId: string; outcome?: "completed" | "failed" }): Promise<BatchStatus>;
   status(params: { id: string }): Promise<BatchStatus | undefined>;
 }
@@ -280,11 +312,14 @@ export interface SchemaRecord {
 
 export interface SchemaStore {
   /**
-   * Stores a schema version. Idempotent for identical content; a different schema under an
-   * existing (type, version) MUST be rejected with a `ValidationError`.
+   * Stores a schema version. Idempotent for identical content (equal JSON; key order does not
+   * matter); a different schema under an existing (type, version) MUST be rejected with a
+   * `ValidationError`.
    */
   put(params: { type: string; version: number; schema: Record<string, unknown> }): Promise<void>;
+  /** The given version, or the highest when `version` is absent. */
   get(params: { type: string; version?: number }): Promise<SchemaRecord | undefined>;
+  /** Ordered by type, then version. */
   list(params?: { type?: string }): Promise<SchemaRecord[]>;
 }
 
@@ -295,6 +330,13 @@ export interface SchemaStore {
 export interface StoreTx<TClient = unknown> {
   readonly client: TClient;
   append(events: readonly EventEnvelope[]): Promise<AppendResult>;
+  /**
+   * `complete` returns each outcome at call time, fenced like {@link InboxStore.complete}; a
+   * `completed` entry is completed if and only if the transaction commits. On `lease-lost` the
+   * caller should throw, so the handler's writes roll back. A store that cannot hold the entry
+   * until commit (the memory store) MUST re-check the lease at commit and, when it was lost
+   * meanwhile, apply nothing and reject with an `EventferryError` of code `LEASE_LOST`.
+   */
   readonly inbox: Pick<InboxStore, "complete">;
   readonly outbox: Pick<OutboxStore, "add">;
 }
@@ -312,7 +354,10 @@ export interface Store<TClient = unknown> {
   readonly features: StoreFeatures;
   /** Creates or upgrades tables. Idempotent and safe to run from several processes at once. */
   migrate(): Promise<void>;
-  /** Runs `fn` in one transaction: commits when it resolves, rolls back when it throws. */
+  /**
+   * Runs `fn` in one transaction: commits when it resolves (resolving with its result), rolls
+   * back when it throws (rejecting with the error it threw).
+   */
   transaction<T>(fn: (tx: StoreTx<TClient>) => Promise<T>): Promise<T>;
   /** Appends to the log. MUST be idempotent by event id. One round trip per call. */
   append(events: readonly EventEnvelope[]): Promise<AppendResult>;
@@ -327,11 +372,16 @@ export interface Store<TClient = unknown> {
   now(): Promise<Date>;
   /**
    * Resolves when new inbox or outbox rows may be there (in-process signal, NOTIFY), or after
-   * `timeoutMs`, or when `signal` aborts. A hint only: callers poll as a fallback.
+   * `timeoutMs`, or when `signal` aborts (it resolves, never rejects, on abort). A hint only:
+   * callers poll as a fallback.
    */
   waitForChange(params: { timeoutMs: number; signal?: AbortSignal }): Promise<void>;
+  /** Never rejects: a closed or unreachable store reports `unhealthy`. */
   health(): Promise<HealthReport>;
-  /** Idempotent. */
+  /**
+   * Idempotent; wakes pending `waitForChange` calls. Afterwards every other method rejects with an
+   * `EventferryError` of code `CLOSED`.
+   */
   close(): Promise<void>;
 }
 

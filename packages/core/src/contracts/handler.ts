@@ -29,9 +29,11 @@ export interface PublishEventOptions {
 }
 
 /** Publishes typed events; inside a handler it publishes through the handler's transaction. */
-export interface PublishFn {
-  <D extends EventDefinition>(definition: D, data: EventInput<D>, options?: PublishEventOptions): Promise<string>;
-}
+export type PublishFn = <D extends EventDefinition>(
+  definition: D,
+  data: EventInput<D>,
+  options?: PublishEventOptions,
+) => Promise<string>;
 
 /** What a handler gets besides the event. */
 export interface HandlerContext<TTx = unknown> {

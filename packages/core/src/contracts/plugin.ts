@@ -19,9 +19,21 @@ export interface PluginContext {
 export interface PluginHooks {
   onPublish?(events: readonly EventEnvelope[]): void | Promise<void>;
   onReceive?(event: EventEnvelope, info: { handler: string; attempt: number }): void | Promise<void>;
-  onProcessed?(event: EventEnvelope, info: { handler: string; attempt: number; durationMs: number }): void | Promise<void>;
-  onRetry?(event: EventEnvelope, error: unknown, nextAt: Date, info: { handler: string; attempt: number }): void | Promise<void>;
-  onDeadLetter?(event: EventEnvelope | undefined, error: unknown, info: { handler: string; attempt: number; reason: string }): void | Promise<void>;
+  onProcessed?(
+    event: EventEnvelope,
+    info: { handler: string; attempt: number; durationMs: number },
+  ): void | Promise<void>;
+  onRetry?(
+    event: EventEnvelope,
+    error: unknown,
+    nextAt: Date,
+    info: { handler: string; attempt: number },
+  ): void | Promise<void>;
+  onDeadLetter?(
+    event: EventEnvelope | undefined,
+    error: unknown,
+    info: { handler: string; attempt: number; reason: string },
+  ): void | Promise<void>;
   onStart?(): void | Promise<void>;
   onStop?(): void | Promise<void>;
 }

@@ -28,7 +28,8 @@ export interface Publisher {
   /**
    * Publishes a batch to `topic`. Resolves when the transport has accepted every event (durably,
    * for persistent transports). Rejects with a `PublishError` listing the ids that failed.
-   * MUST NOT reorder events of one call within a topic.
+   * MUST NOT reorder events of one call within a topic. After `close()` it MUST reject with an
+   * `EventferryError` of code `CLOSED`.
    */
   publish(topic: string, events: readonly EncodedEvent[], options?: PublishOptions): Promise<void>;
   /** Idempotent. */
@@ -85,6 +86,10 @@ export interface Subscription extends AsyncIterable<Delivery> {
 }
 
 export interface Subscriber {
+  /**
+   * Joins `options.group` on `topic` (creating the group when new). MUST resolve only once the
+   * group exists, so every message published after it resolved reaches the group.
+   */
   subscribe(topic: string, options: SubscribeOptions): Promise<Subscription>;
   /** Closes every subscription and the connections. Idempotent. */
   close(): Promise<void>;
