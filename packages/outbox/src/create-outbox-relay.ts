@@ -7,6 +7,7 @@ import {
   type Logger,
   parseDuration,
   type Transport,
+  tryParseDuration,
 } from "@eventferry/core";
 import type { OutboxEntry, Store } from "@eventferry/store";
 
@@ -26,12 +27,17 @@ export interface OutboxRelayOptions {
 
 /** Carries outbox rows to the transport. Several relays may run against one store at once. */
 export interface OutboxRelay {
+  /** Starts relaying in the background. Idempotent; may follow `stop()`. */
   start(): void;
-  /** Finishes the round in progress and stops. Idempotent. */
+  /** Finishes the round in progress (interrupting a wait or back-off) and stops. Idempotent. */
   stop(): Promise<void>;
   /** Wakes the relay now (after a local commit that added rows). */
   wake(): void;
-  /** Resolves when the outbox has no unpublished rows (relaying them if not started). */
+  /**
+   * Resolves when the outbox has no unpublished rows: a started relay is woken and awaited, a
+   * stopped one relays them itself (rejecting with the transport's error when a publish fails).
+   * Rejects with an `EventferryError` of code `ABORTED` after `timeout` (@default "30s").
+   */
   flush(options?: { timeout?: Duration }): Promise<void>;
   readonly running: boolean;
 }
@@ -42,26 +48,39 @@ export const outboxRelayDefaults = { batchSize: 100, leaseMs: 30_000, pollInterv
 /**
  * Creates the outbox relay: claims unpublished rows in batches (leased, so several relays never
  * publish the same row at once; per-key order kept by the store), publishes them to the transport
- * one batch per topic, and marks them published. A crash between publish and mark re-publishes
- * the rows after the lease: consumers dedupe by event id, so the effect stays single.
+ * one batch per topic, and marks them published (per topic, right after its publish). A crash
+ * between publish and mark re-publishes the rows after the lease: consumers dedupe by event id, so
+ * the effect stays single.
+ *
+ * When the transport (or the store) fails, the round's rows stay unpublished: the relay logs the
+ * error, backs off (200 ms doubling up to 5 s) and publishes the same rows again while it still
+ * holds their lease; rows whose lease ran out are claimed afresh. `stop()` interrupts the
+ * back-off. Throws a `ConfigError` listing every invalid option.
  *
  * @example
  * const relay = createOutboxRelay({ store, transport });
  * relay.start();
  */
 export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
-  const batchSize = options.batchSize ?? outboxRelayDefaults.batchSize;
   const problems: string[] = [];
+  if (typeof options?.store?.outbox?.claim !== "function") problems.push("store must be a Store");
+  if (typeof options?.transport?.publish !== "function") problems.push("transport must be a Transport");
+  const batchSize = options?.batchSize ?? outboxRelayDefaults.batchSize;
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000)
-    problems.push("batchSize must be an integer in 1..10000");
-  let leaseMs: number = outboxRelayDefaults.leaseMs;
-  let pollMs: number = outboxRelayDefaults.pollIntervalMs;
-  try {
-    if (options.lease !== undefined) leaseMs = parseDuration(options.lease, "lease");
-    if (options.pollInterval !== undefined) pollMs = parseDuration(options.pollInterval, "pollInterval");
-  } catch (e) {
-    problems.push((e as Error).message);
-  }
+    problems.push(`batchSize must be an integer in 1..10000, got ${String(batchSize)}`);
+  const positiveDuration = (value: Duration | undefined, name: string, fallback: number): number => {
+    if (value === undefined) return fallback;
+    const ms = tryParseDuration(value);
+    if (ms === undefined || ms <= 0) {
+      problems.push(
+        `${name} must be a positive duration (milliseconds or a string like "30s"), got ${JSON.stringify(value)}`,
+      );
+      return fallback;
+    }
+    return ms;
+  };
+  const leaseMs = positiveDuration(options?.lease, "lease", outboxRelayDefaults.leaseMs);
+  const pollMs = positiveDuration(options?.pollInterval, "pollInterval", outboxRelayDefaults.pollIntervalMs);
   if (problems.length > 0) {
     throw new ConfigError(`[eventferry:outbox] invalid relay options: ${problems.join("; ")}`, { problems });
   }
@@ -73,6 +92,11 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   let abort = new AbortController();
   let wakeResolve: (() => void) | undefined;
   let pendingWake = false;
+  /**
+   * Rows claimed by a round whose publish failed, still leased to this relay: the next round
+   * publishes them again (while the lease lasts) instead of waiting for the lease to expire.
+   */
+  let held: { entries: OutboxEntry[]; claimedAt: number } | undefined;
 
   const waitForWork = (ms: number): Promise<void> => {
     if (pendingWake) {
@@ -95,9 +119,32 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     });
   };
 
+  /** Sleeps `ms`, or less when `signal` aborts. */
+  const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+    new Promise<void>((resolve) => {
+      if (signal?.aborted) return resolve();
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal?.addEventListener("abort", done, { once: true });
+    });
+
   /** One round: returns how many rows were published. */
   async function round(): Promise<number> {
-    const entries = await store.outbox.claim({ limit: batchSize, leaseMs });
+    let entries: OutboxEntry[];
+    let claimedAt: number;
+    // Retry a failed round's rows while at least a fifth of their lease is left.
+    if (held && performance.now() - held.claimedAt < leaseMs * 0.8) {
+      ({ entries, claimedAt } = held);
+    } else {
+      held = undefined;
+      claimedAt = performance.now();
+      entries = await store.outbox.claim({ limit: batchSize, leaseMs });
+    }
+    held = undefined;
     if (entries.length === 0) return 0;
     const byTopic = new Map<string, OutboxEntry[]>();
     for (const e of entries) {
@@ -105,16 +152,33 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       if (list) list.push(e);
       else byTopic.set(e.topic, [e]);
     }
-    for (const [topic, list] of byTopic) {
-      await transport.publish(
-        topic,
-        list.map((e) => encodeEvent(e.event)),
-      );
+    let published = 0;
+    const remaining = new Set(entries);
+    try {
+      for (const [topic, list] of byTopic) {
+        await transport.publish(
+          topic,
+          list.map((e) => encodeEvent(e.event)),
+        );
+        // Marked per topic: a later topic's failure does not re-publish this one.
+        for (const e of list) remaining.delete(e);
+        const outcomes = await store.outbox.markPublished({
+          entries: list.map((e) => ({ id: e.id, leaseToken: e.leaseToken })),
+        });
+        const lost = outcomes.filter((o) => o === "lease-lost").length;
+        if (lost > 0) {
+          logger.warn(
+            "outbox relay: lease lost before rows were marked published; they may be published again (consumers dedupe by event id)",
+            { topic, lost },
+          );
+        }
+        published += list.length;
+      }
+    } catch (error) {
+      if (remaining.size > 0) held = { entries: [...remaining], claimedAt };
+      throw error;
     }
-    await store.outbox.markPublished({
-      entries: entries.map((e) => ({ id: e.id, leaseToken: e.leaseToken })),
-    });
-    return entries.length;
+    return published;
   }
 
   async function run(): Promise<void> {
@@ -127,20 +191,26 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       } catch (error) {
         failures++;
         logger.error("outbox relay round failed; rows stay unpublished and are retried", { error });
-        await new Promise((r) => setTimeout(r, Math.min(100 * 2 ** failures, 5_000)));
+        // Abortable: stop() does not wait for the back-off.
+        await sleep(Math.min(100 * 2 ** failures, 5_000), abort.signal);
       }
     }
   }
 
-  return {
+  const relay: OutboxRelay = {
     start() {
       if (running) return;
       running = true;
       abort = new AbortController();
-      loop = run();
+      const previous = loop;
+      // A start() right after stop() waits for the old loop, so two loops never run at once.
+      loop = (previous ?? Promise.resolve()).then(() => (running ? run() : undefined));
     },
     async stop() {
-      if (!running) return;
+      if (!running) {
+        await loop;
+        return;
+      }
       running = false;
       abort.abort();
       wakeResolve?.();
@@ -156,11 +226,13 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
         if ((await store.outbox.pending()) === 0) return;
+        const left = Math.max(1, deadline - Date.now());
         if (running) {
-          this.wake();
-          await new Promise((r) => setTimeout(r, 10));
-        } else {
-          await round();
+          relay.wake();
+          await sleep(Math.min(10, left));
+        } else if ((await round()) === 0) {
+          // Rows pending but none claimable (leased elsewhere): wait instead of spinning.
+          await store.waitForChange({ timeoutMs: Math.min(25, pollMs, left) });
         }
       }
       throw new EventferryError("ABORTED", `[eventferry:outbox] outbox not empty after ${timeoutMs} ms`);
@@ -169,4 +241,5 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       return running;
     },
   };
+  return relay;
 }

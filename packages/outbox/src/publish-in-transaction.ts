@@ -1,10 +1,12 @@
-import type { EventEnvelope } from "@eventferry/core";
+import { type EventEnvelope, encodeEvent } from "@eventferry/core";
 import type { StoreTx } from "@eventferry/store";
 
 /**
  * Writes events through a store transaction: appends them to the log and adds them to the outbox
  * for `topic`, to be carried to the transport by the outbox relay after the transaction commits.
- * The events exist if and only if the transaction commits.
+ * The events exist if and only if the transaction commits. Each event is encoded here once, so
+ * one the relay could never send (over the codec's size limit, unserialisable data) throws a
+ * `ValidationError` inside the transaction instead of blocking the outbox later.
  *
  * @example
  * await store.transaction(async (tx) => {
@@ -18,6 +20,7 @@ export async function publishInTransaction(
   events: readonly EventEnvelope[],
 ): Promise<void> {
   if (events.length === 0) return;
+  for (const event of events) encodeEvent(event);
   const { inserted } = await tx.append(events);
   if (inserted.length === events.length) {
     await tx.outbox.add({ topic, events });
