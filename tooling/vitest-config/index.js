@@ -5,7 +5,9 @@
 // so tests never need a build.
 import { defineConfig } from "vitest/config";
 
-const conditions = ["@eventferry/source", "module", "node", "import", "default"];
+// Not "import": vitest hands these to Node as --conditions, and with "import" among them a CommonJS
+// require() inside a driver (pg → pg-pool) would load an ESM build.
+const conditions = ["@eventferry/source", "module", "node", "default"];
 
 /** @param {{ integrationTimeout?: number }} [options] */
 export function definePackageTestConfig(options = {}) {

@@ -1,0 +1,138 @@
+import type { EventEnvelope } from "@eventferry/core";
+import type { CompleteOutcome, LeaseRef, OutboxEntry, OutboxStore } from "@eventferry/store";
+import type { PgContext, Queryable } from "./context.js";
+import { isUuid } from "./context.js";
+import { envelopeRow, invalid } from "./envelope.js";
+
+/** The outbox claim statement. $1 limit, $2 lease ms. */
+export function outboxClaimSql(outbox: string): string {
+  return `WITH candidates AS MATERIALIZED (
+  SELECT o.seq FROM ${outbox} o
+   WHERE o.published_at IS NULL
+     AND (o.lease_expires_at IS NULL OR o.lease_expires_at <= now())
+     AND (o.key IS NULL OR NOT EXISTS (
+          SELECT 1 FROM ${outbox} b WHERE b.key = o.key AND b.seq < o.seq AND b.published_at IS NULL))
+   ORDER BY o.seq
+   LIMIT $1
+   FOR UPDATE SKIP LOCKED
+)
+UPDATE ${outbox} u
+   SET lease_token = gen_random_uuid(), lease_expires_at = now() + $2::float8 * interval '1 millisecond'
+  FROM candidates c
+ WHERE u.seq = c.seq
+RETURNING u.id, u.topic, u.event, u.lease_token, u.seq`;
+}
+
+/** The outbox on PostgreSQL. */
+export class PgOutbox implements OutboxStore {
+  readonly #ctx: PgContext;
+  readonly #claimSql: string;
+
+  constructor(ctx: PgContext) {
+    this.#ctx = ctx;
+    this.#claimSql = outboxClaimSql(ctx.t.outbox);
+  }
+
+  add(params: { topic: string; events: readonly EventEnvelope[] }): Promise<void> {
+    return this.addOn(this.#ctx.pool, params);
+  }
+
+  /** `add` on a given connection (inside a transaction). */
+  async addOn(on: Queryable, params: { topic: string; events: readonly EventEnvelope[] }): Promise<void> {
+    this.#ctx.ensureOpen();
+    if (typeof params?.topic !== "string" || params.topic === "") throw invalid("outbox.add needs a topic");
+    const rows = (params.events ?? []).map((e) => {
+      const r = envelopeRow(e);
+      return { k: r.k, e: r.e };
+    });
+    if (rows.length === 0) return;
+    await this.#ctx.query(
+      on,
+      "outbox.add",
+      `WITH ins AS (
+  INSERT INTO ${this.#ctx.t.outbox} (topic, key, event)
+  SELECT $1, x.k, x.e FROM jsonb_to_recordset($2::jsonb) AS x(k text, e jsonb)
+  RETURNING 1
+)
+SELECT pg_notify($3, '') FROM (SELECT 1 FROM ins LIMIT 1) one`,
+      [params.topic, JSON.stringify(rows), this.#ctx.t.channel],
+      this.#ctx.name("outbox_add"),
+    );
+    if (on === this.#ctx.pool) this.#ctx.changes.notify();
+  }
+
+  async claim(params: { limit: number; leaseMs: number }): Promise<OutboxEntry[]> {
+    this.#ctx.ensureOpen();
+    if (!Number.isInteger(params?.limit)) throw invalid("outbox.claim needs an integer limit");
+    if (!Number.isFinite(params.leaseMs) || params.leaseMs <= 0) throw invalid("leaseMs must be > 0");
+    if (params.limit <= 0) return [];
+    const rows = await this.#ctx.query<{
+      id: string;
+      topic: string;
+      event: EventEnvelope;
+      lease_token: string;
+      seq: string;
+    }>(
+      this.#ctx.pool,
+      "outbox.claim",
+      this.#claimSql,
+      [params.limit, params.leaseMs],
+      this.#ctx.name("outbox_claim"),
+    );
+    rows.sort((a, b) => Number(a.seq) - Number(b.seq));
+    return rows.map((r) => ({ id: r.id, topic: r.topic, event: r.event, leaseToken: r.lease_token }));
+  }
+
+  async markPublished(params: { entries: readonly LeaseRef[] }): Promise<CompleteOutcome[]> {
+    this.#ctx.ensureOpen();
+    const entries = params?.entries ?? [];
+    const ids: string[] = [];
+    const tokens: string[] = [];
+    for (const r of entries) {
+      if (isUuid(r?.id) && isUuid(r?.leaseToken)) {
+        ids.push(r.id);
+        tokens.push(r.leaseToken);
+      }
+    }
+    const rows =
+      ids.length === 0
+        ? []
+        : await this.#ctx.query<{ id: string }>(
+            this.#ctx.pool,
+            "outbox.markPublished",
+            `UPDATE ${this.#ctx.t.outbox} u SET published_at = now(), lease_token = NULL
+  FROM unnest($1::uuid[], $2::uuid[]) AS r(id, token)
+ WHERE u.id = r.id AND u.lease_token = r.token AND u.published_at IS NULL
+RETURNING u.id`,
+            [ids, tokens],
+            this.#ctx.name("outbox_mark"),
+          );
+    const done = new Set(rows.map((r) => r.id));
+    return entries.map((r) => (done.delete(r?.id) ? "completed" : "lease-lost"));
+  }
+
+  async cleanup(params: { olderThanMs: number }): Promise<number> {
+    this.#ctx.ensureOpen();
+    const ms = params?.olderThanMs;
+    if (!Number.isFinite(ms) || ms < 0) throw invalid("olderThanMs must be >= 0");
+    const rows = await this.#ctx.query<{ n: number }>(
+      this.#ctx.pool,
+      "outbox.cleanup",
+      `WITH del AS (DELETE FROM ${this.#ctx.t.outbox}
+ WHERE published_at IS NOT NULL AND published_at <= now() - $1::float8 * interval '1 millisecond' RETURNING 1)
+SELECT count(*)::int AS n FROM del`,
+      [ms],
+    );
+    return rows[0]?.n ?? 0;
+  }
+
+  async pending(): Promise<number> {
+    this.#ctx.ensureOpen();
+    const rows = await this.#ctx.query<{ n: number }>(
+      this.#ctx.pool,
+      "outbox.pending",
+      `SELECT count(*)::int AS n FROM ${this.#ctx.t.outbox} WHERE published_at IS NULL`,
+    );
+    return rows[0]?.n ?? 0;
+  }
+}

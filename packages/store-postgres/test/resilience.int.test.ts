@@ -1,0 +1,206 @@
+import { randomBytes } from "node:crypto";
+import { type EventEnvelope, isEventferryError, uuidv7 } from "@eventferry/core";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createPostgresStore, migrationSql, type PostgresStore } from "../src/index.js";
+import { available, dropSchema, POSTGRES_URL } from "./setup.js";
+
+const admin = new pg.Pool({ connectionString: POSTGRES_URL, max: 4 });
+const schemas: string[] = [];
+const stores: PostgresStore[] = [];
+
+function schemaName(): string {
+  const s = `efr_${randomBytes(6).toString("hex")}`;
+  schemas.push(s);
+  return s;
+}
+
+function event(overrides: Partial<EventEnvelope> = {}): EventEnvelope {
+  return {
+    id: uuidv7(),
+    type: "test.happened",
+    data: {},
+    schemaVersion: 1,
+    priority: 3,
+    occurredAt: new Date().toISOString(),
+    ...overrides,
+  };
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function backendPids(applicationName: string): Promise<number[]> {
+  const { rows } = await admin.query<{ pid: number }>(
+    "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
+    [applicationName],
+  );
+  return rows.map((r) => r.pid);
+}
+
+function track(store: PostgresStore): PostgresStore {
+  stores.push(store);
+  return store;
+}
+
+describe.runIf(available)("store-postgres resilience", () => {
+  beforeAll(() => {});
+  afterAll(async () => {
+    for (const s of stores) await s.close();
+    for (const s of schemas) await dropSchema(admin, s);
+    await admin.end();
+  });
+
+  it("keeps working after its idle pool connections are terminated (no crash)", async () => {
+    const app = `efr-pool-${randomBytes(4).toString("hex")}`;
+    const store = track(
+      createPostgresStore({ url: POSTGRES_URL, schema: schemaName(), applicationName: app }),
+    );
+    await store.migrate();
+    await Promise.all(Array.from({ length: 4 }, () => store.now()));
+    const pids = await backendPids(app);
+    expect(pids.length).toBeGreaterThanOrEqual(2);
+    await admin.query("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid", [pids]);
+    await until("the pool to drop the terminated connections", async () => store.pool.totalCount === 0);
+    const e = event();
+    expect(await store.append([e])).toEqual({ inserted: [e.id], duplicates: [] });
+    await store.inbox.record({ entries: [{ consumer: "c", event: e, maxAttempts: 3 }] });
+    const [entry] = await store.inbox.claim({ consumers: ["c"], limit: 5, leaseMs: 10_000 });
+    expect(entry?.event.id).toBe(e.id);
+    expect((await store.health()).status).toBe("healthy");
+  });
+
+  it("re-LISTENs after the listener backend is terminated; a write from another store wakes waitForChange", async () => {
+    const app = `efr-listen-${randomBytes(4).toString("hex")}`;
+    const schema = schemaName();
+    const waiter = track(
+      createPostgresStore({ url: POSTGRES_URL, schema, applicationName: app, poolSize: 2 }),
+    );
+    const writer = track(createPostgresStore({ url: POSTGRES_URL, schema, listen: false, poolSize: 2 }));
+    await waiter.migrate();
+    const listenerName = `${app}-listener-`;
+    const listenerPids = async (): Promise<number[]> => {
+      const { rows } = await admin.query<{ pid: number }>(
+        "SELECT pid FROM pg_stat_activity WHERE application_name LIKE $1 || '%' AND query ILIKE 'LISTEN%'",
+        [listenerName],
+      );
+      return rows.map((r) => r.pid);
+    };
+    await waiter.waitForChange({ timeoutMs: 1 });
+    await until("the listener to connect", async () => (await listenerPids()).length === 1);
+    const [first] = await listenerPids();
+
+    // Cross-process wake-up before the failure.
+    let started = Date.now();
+    let waiting = waiter.waitForChange({ timeoutMs: 10_000 });
+    await writer.inbox.record({ entries: [{ consumer: "c", event: event(), maxAttempts: 1 }] });
+    await waiting;
+    expect(Date.now() - started).toBeLessThan(2_000);
+
+    await admin.query("SELECT pg_terminate_backend($1)", [first]);
+    await until("the listener to reconnect", async () => {
+      const pids = await listenerPids();
+      return pids.length === 1 && pids[0] !== first;
+    });
+
+    started = Date.now();
+    waiting = waiter.waitForChange({ timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 20));
+    await writer.outbox.add({ topic: "t", events: [event()] });
+    await waiting;
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  it("ten migrate() calls at once on separate pools migrate once", async () => {
+    const schema = schemaName();
+    const many = Array.from({ length: 10 }, () =>
+      track(createPostgresStore({ url: POSTGRES_URL, schema, poolSize: 1, listen: false })),
+    );
+    await Promise.all(many.map((s) => s.migrate()));
+    const { rows } = await admin.query<{ version: number }>(
+      `SELECT version FROM "${schema}"."ef_migrations" ORDER BY version`,
+    );
+    expect(rows.map((r) => r.version)).toEqual([1, 2]);
+    const e = event();
+    expect(await many[3]?.append([e])).toEqual({ inserted: [e.id], duplicates: [] });
+  });
+
+  it("migrationSql() applied by hand leaves migrate() nothing to do", async () => {
+    const schema = schemaName();
+    await admin.query(migrationSql({ schema, tablePrefix: "ef_" }));
+    const store = track(createPostgresStore({ url: POSTGRES_URL, schema, poolSize: 1, listen: false }));
+    await store.migrate();
+    const { rows } = await admin.query<{ version: number }>(
+      `SELECT version FROM "${schema}"."ef_migrations" ORDER BY version`,
+    );
+    expect(rows.map((r) => r.version)).toEqual([1, 2]);
+    const e = event();
+    expect(await store.append([e])).toEqual({ inserted: [e.id], duplicates: [] });
+  });
+
+  it("a transaction's tx rejects after fn finished (its connection is back in the pool)", async () => {
+    const store = track(
+      createPostgresStore({ url: POSTGRES_URL, schema: schemaName(), poolSize: 2, listen: false }),
+    );
+    await store.migrate();
+    const leaked = await store.transaction(async (tx) => tx);
+    const error = await leaked.append([event()]).catch((e: unknown) => e);
+    expect(isEventferryError(error)).toBe(true);
+    expect((error as { code: string }).code).toBe("STORE_FAILED");
+    expect(await store.inbox.stats()).toMatchObject({ pending: 0 });
+  });
+
+  it("8 concurrent claimers with limit 10 never get more than 10 each and never share an entry", async () => {
+    const store = track(
+      createPostgresStore({ url: POSTGRES_URL, schema: schemaName(), poolSize: 10, listen: false }),
+    );
+    await store.migrate();
+    const total = 400;
+    await store.inbox.record({
+      entries: Array.from({ length: total }, (_, i) => ({
+        consumer: "c",
+        event: event({ priority: ((i % 5) + 1) as 1 | 2 | 3 | 4 | 5 }),
+        maxAttempts: 3,
+      })),
+    });
+    const seen = new Set<string>();
+    let rounds = 0;
+    while (seen.size < total && rounds++ < 20) {
+      const batches = await Promise.all(
+        Array.from({ length: 8 }, (_, w) =>
+          store.inbox.claim({ consumers: ["c"], limit: 10, leaseMs: 30_000, worker: `w${w}` }),
+        ),
+      );
+      for (const batch of batches) {
+        expect(batch.length).toBeLessThanOrEqual(10);
+        for (let i = 1; i < batch.length; i++) {
+          expect((batch[i]?.event.priority ?? 0) >= (batch[i - 1]?.event.priority ?? 0)).toBe(true);
+        }
+        for (const entry of batch) {
+          expect(seen.has(entry.id)).toBe(false);
+          seen.add(entry.id);
+        }
+      }
+    }
+    expect(seen.size).toBe(total);
+  });
+
+  it("an unknown database surfaces at first use as a ConfigError, password redacted", async () => {
+    const url = POSTGRES_URL.replace(/\/[^/?]+(\?|$)/, "/ef_no_such_database$1").replace(
+      "postgres://postgres@",
+      "postgres://postgres:topsecret@",
+    );
+    const store = track(createPostgresStore({ url, schema: "ef_nothing", listen: false }));
+    const error = await store.now().catch((e: unknown) => e);
+    expect(isEventferryError(error)).toBe(true);
+    expect((error as Error).name).toBe("ConfigError");
+    expect((error as Error).message).toMatch(/^\[eventferry:store-postgres\]/);
+    expect((error as Error).message).not.toContain("topsecret");
+    expect((await store.health()).status).toBe("unhealthy");
+  });
+});

@@ -1,0 +1,328 @@
+import type {
+  AttemptError,
+  ClaimParams,
+  CompleteOutcome,
+  FailOutcome,
+  FailParams,
+  InboxEntry,
+  InboxRecordInput,
+  InboxStats,
+  InboxStore,
+  LeaseRef,
+  RecordResult,
+} from "@eventferry/store";
+import { decodeEnvelope, type EnvelopeFacts, encodeEnvelope, invalid, iso, numbered } from "./envelope.js";
+import { newId } from "./ids.js";
+import type { SqliteContext } from "./sqlite-context.js";
+
+/** Name of the error recorded for an attempt whose lease expired. */
+export const LEASE_EXPIRED_ERROR_NAME = "LeaseExpiredError";
+/** Dead-letter reason of an entry whose last attempt's lease expired. */
+export const LEASE_EXPIRED_REASON = "lease expired after the last attempt";
+
+interface ClaimedRow {
+  id: string;
+  seq: number;
+  consumer: string;
+  json: string;
+  attempt: number;
+  max_attempts: number;
+  lease_token: string;
+  lease_expires_ms: number;
+  priority: number;
+  due_ms: number;
+}
+
+/** Copies an attempt error, keeping only the contract's fields. */
+export function copyAttemptError(error: AttemptError): AttemptError {
+  if (typeof error !== "object" || error === null) return { name: "Error", message: String(error) };
+  return {
+    name: String(error.name ?? "Error"),
+    message: String(error.message ?? ""),
+    ...(error.stack !== undefined ? { stack: String(error.stack) } : {}),
+    ...(error.code !== undefined ? { code: String(error.code) } : {}),
+  };
+}
+
+function refsJson(entries: readonly LeaseRef[] | undefined): string {
+  return JSON.stringify((entries ?? []).map((r) => ({ id: String(r?.id), t: String(r?.leaseToken) })));
+}
+
+function outcomes(entries: readonly LeaseRef[] | undefined, done: ReadonlySet<string>): CompleteOutcome[] {
+  const seen = new Set<string>();
+  return (entries ?? []).map((r) => {
+    const id = String(r?.id);
+    if (done.has(id) && !seen.has(id)) {
+      seen.add(id);
+      return "completed";
+    }
+    return "lease-lost";
+  });
+}
+
+/** Matches `(id, lease_token)` against a JSON array of `{id, t}` refs. */
+const REFS_MATCH =
+  "(id, lease_token) IN (SELECT json_extract(value, '$.id'), json_extract(value, '$.t') FROM json_each(?))";
+
+/** The SQLite inbox: one statement per batch on every hot path. */
+export class SqliteInbox implements InboxStore {
+  readonly #ctx: SqliteContext;
+
+  constructor(ctx: SqliteContext) {
+    this.#ctx = ctx;
+  }
+
+  async record(params: { entries: readonly InboxRecordInput[] }): Promise<RecordResult> {
+    const inputs = params?.entries ?? [];
+    const facts = new Map<object, EnvelopeFacts>();
+    for (const input of inputs) {
+      if (typeof input?.consumer !== "string" || input.consumer === "") {
+        throw invalid("an inbox entry needs a non-empty consumer");
+      }
+      if (!Number.isInteger(input.maxAttempts) || input.maxAttempts < 1) {
+        throw invalid(`maxAttempts must be an integer >= 1, got ${String(input.maxAttempts)}`);
+      }
+      if (!facts.has(input.event)) facts.set(input.event, encodeEnvelope(input.event));
+    }
+    this.#ctx.ensureOpen();
+    if (inputs.length === 0) return { inserted: 0, duplicates: 0 };
+    const inbox = this.#ctx.t("inbox");
+    const result = await this.#ctx.write("inbox.record", () => {
+      const now = this.#ctx.nowMs();
+      const insert = this.#ctx.stmt(
+        `INSERT INTO ${inbox} (id, consumer, event_id, type, key, priority, occurred_at, occurred_ms, max_attempts, status, due_ms, json)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (consumer, event_id) DO NOTHING`,
+      );
+      let inserted = 0;
+      for (const input of inputs) {
+        const f = facts.get(input.event) as EnvelopeFacts;
+        inserted += insert.run(
+          newId(),
+          input.consumer,
+          f.id,
+          f.type,
+          f.key,
+          f.priority,
+          f.occurredAt,
+          f.occurredMs,
+          input.maxAttempts,
+          f.deliverMs ?? now,
+          f.json,
+        ).changes;
+      }
+      return { inserted, duplicates: inputs.length - inserted };
+    });
+    if (result.inserted > 0) this.#ctx.changed();
+    return result;
+  }
+
+  async claim(params: ClaimParams): Promise<InboxEntry[]> {
+    const { consumers, limit, leaseMs, worker } = params ?? ({} as ClaimParams);
+    if (!Array.isArray(consumers)) throw invalid("claim needs a consumers array");
+    if (!Number.isInteger(limit)) throw invalid(`claim limit must be an integer, got ${String(limit)}`);
+    if (!Number.isFinite(leaseMs) || leaseMs <= 0)
+      throw invalid(`leaseMs must be > 0, got ${String(leaseMs)}`);
+    this.#ctx.ensureOpen();
+    if (limit <= 0 || consumers.length === 0) return [];
+    const inbox = this.#ctx.t("inbox");
+    const consumersJson = JSON.stringify([...new Set(consumers)]);
+    const { rows, dead } = await this.#ctx.write("inbox.claim", () => {
+      const now = this.#ctx.nowMs();
+      const dead = this.#expireLeases(consumersJson, now);
+      const rows = this.#ctx
+        .stmt(
+          `UPDATE ${inbox} SET status = 'in-flight', attempt = attempt + 1,
+             lease_token = lower(hex(randomblob(16))), lease_expires_ms = ?1 + ?2, worker = ?3
+           WHERE seq IN (
+             SELECT i.seq FROM ${inbox} i
+             WHERE i.status = 'pending' AND i.consumer IN (SELECT value FROM json_each(?4)) AND i.due_ms <= ?1
+               AND i.attempt < i.max_attempts
+               AND (i.key IS NULL OR NOT EXISTS (
+                 SELECT 1 FROM ${inbox} j WHERE j.consumer = i.consumer AND j.key = i.key AND j.seq < i.seq
+                   AND j.status IN ('pending', 'in-flight')))
+             ORDER BY i.priority, i.due_ms, i.seq LIMIT ?5)
+           RETURNING id, seq, consumer, json, attempt, max_attempts, lease_token, lease_expires_ms, priority, due_ms`,
+        )
+        .all(numbered(now, Math.ceil(leaseMs), worker ?? null, consumersJson, limit)) as ClaimedRow[];
+      return { rows, dead };
+    });
+    if (dead > 0) this.#ctx.changed();
+    rows.sort((a, b) => a.priority - b.priority || a.due_ms - b.due_ms || a.seq - b.seq);
+    return rows.map((r) => ({
+      id: r.id,
+      consumer: r.consumer,
+      event: decodeEnvelope(r.json),
+      attempt: r.attempt,
+      maxAttempts: r.max_attempts,
+      leaseToken: r.lease_token,
+      leaseExpiresAt: iso(r.lease_expires_ms),
+    }));
+  }
+
+  /**
+   * Expired leases of these consumers: the attempt goes into the history as a
+   * `LeaseExpiredError`; the entry is pending again, or dead after its last attempt. Returns how
+   * many became dead.
+   */
+  #expireLeases(consumersJson: string, now: number): number {
+    const inbox = this.#ctx.t("inbox");
+    const rows = this.#ctx
+      .stmt(
+        `UPDATE ${inbox} SET
+           history = json_insert(history, '$[#]', json_object('attempt', attempt, 'at', ?2, 'error', json(?3 || attempt || ?4))),
+           last_error = ?3 || attempt || ?4,
+           status = CASE WHEN attempt >= max_attempts THEN 'dead' ELSE 'pending' END,
+           reason = CASE WHEN attempt >= max_attempts THEN ?5 ELSE reason END,
+           finished_ms = CASE WHEN attempt >= max_attempts THEN ?1 ELSE finished_ms END,
+           lease_token = NULL
+         WHERE status = 'in-flight' AND consumer IN (SELECT value FROM json_each(?6)) AND lease_expires_ms <= ?1
+         RETURNING status`,
+      )
+      .all(
+        numbered(
+          now,
+          iso(now),
+          `{"name":"${LEASE_EXPIRED_ERROR_NAME}","message":"the lease of attempt `,
+          ` expired before the attempt finished"}`,
+          LEASE_EXPIRED_REASON,
+          consumersJson,
+        ),
+      ) as Array<{ status: string }>;
+    return rows.filter((r) => r.status === "dead").length;
+  }
+
+  async complete(params: { entries: readonly LeaseRef[] }): Promise<CompleteOutcome[]> {
+    this.#ctx.ensureOpen();
+    const entries = params?.entries ?? [];
+    if (entries.length === 0) return [];
+    const inbox = this.#ctx.t("inbox");
+    const done = await this.#ctx.write("inbox.complete", () => {
+      const now = this.#ctx.nowMs();
+      const rows = this.#ctx
+        .stmt(
+          `UPDATE ${inbox} SET status = 'completed', lease_token = NULL, finished_ms = ?, history = '[]', last_error = NULL
+           WHERE status = 'in-flight' AND ${REFS_MATCH} RETURNING id`,
+        )
+        .all(now, refsJson(entries)) as Array<{ id: string }>;
+      return new Set(rows.map((r) => r.id));
+    });
+    if (done.size > 0) this.#ctx.changed();
+    return outcomes(entries, done);
+  }
+
+  async fail(params: FailParams): Promise<FailOutcome> {
+    this.#ctx.ensureOpen();
+    const inbox = this.#ctx.t("inbox");
+    const error = copyAttemptError(params?.error);
+    const outcome = await this.#ctx.write("inbox.fail", (): FailOutcome => {
+      const row = this.#ctx
+        .stmt(
+          `SELECT attempt, max_attempts FROM ${inbox} WHERE id = ? AND lease_token = ? AND status = 'in-flight'`,
+        )
+        .get(String(params?.id), String(params?.leaseToken)) as
+        | { attempt: number; max_attempts: number }
+        | undefined;
+      if (!row) return "lease-lost";
+      const now = this.#ctx.nowMs();
+      const errorJson = JSON.stringify(error);
+      const record = JSON.stringify({ attempt: row.attempt, at: iso(now), error });
+      if (params.deadLetter || row.attempt >= row.max_attempts) {
+        const reason =
+          params.reason ??
+          (params.deadLetter
+            ? `dead-lettered after attempt ${row.attempt}: ${error.message}`
+            : `max attempts (${row.max_attempts}) reached`);
+        this.#ctx
+          .stmt(
+            `UPDATE ${inbox} SET status = 'dead', history = json_insert(history, '$[#]', json(?)), last_error = ?,
+               reason = ?, finished_ms = ?, lease_token = NULL WHERE id = ?`,
+          )
+          .run(record, errorJson, reason, now, params.id);
+        return "dead-lettered";
+      }
+      const retryInMs = params.retryInMs;
+      const delay =
+        Number.isFinite(retryInMs) && (retryInMs as number) > 0 ? Math.ceil(retryInMs as number) : 0;
+      this.#ctx
+        .stmt(
+          `UPDATE ${inbox} SET status = 'pending', history = json_insert(history, '$[#]', json(?)), last_error = ?,
+             lease_token = NULL, due_ms = ? WHERE id = ?`,
+        )
+        .run(record, errorJson, now + delay, params.id);
+      return "retry-scheduled";
+    });
+    if (outcome !== "lease-lost") this.#ctx.changed();
+    return outcome;
+  }
+
+  async release(params: { entries: readonly LeaseRef[] }): Promise<CompleteOutcome[]> {
+    this.#ctx.ensureOpen();
+    const entries = params?.entries ?? [];
+    if (entries.length === 0) return [];
+    const inbox = this.#ctx.t("inbox");
+    const done = await this.#ctx.write("inbox.release", () => {
+      const rows = this.#ctx
+        .stmt(
+          `UPDATE ${inbox} SET status = 'pending', lease_token = NULL, attempt = max(0, attempt - 1)
+           WHERE status = 'in-flight' AND ${REFS_MATCH} RETURNING id`,
+        )
+        .all(refsJson(entries)) as Array<{ id: string }>;
+      return new Set(rows.map((r) => r.id));
+    });
+    if (done.size > 0) this.#ctx.changed();
+    return outcomes(entries, done);
+  }
+
+  async stats(params?: { consumers?: readonly string[] | undefined }): Promise<InboxStats> {
+    this.#ctx.ensureOpen();
+    const inbox = this.#ctx.t("inbox");
+    const dead = this.#ctx.t("dead_letters");
+    const filter = params?.consumers ? JSON.stringify([...params.consumers]) : null;
+    return this.#ctx.run("inbox.stats", () => {
+      const now = this.#ctx.nowMs();
+      const where = "(?1 IS NULL OR consumer IN (SELECT value FROM json_each(?1)))";
+      const counts = this.#ctx
+        .stmt(
+          `SELECT
+             coalesce(sum(status = 'pending'), 0) AS pending,
+             coalesce(sum(status = 'pending' AND due_ms > ?2), 0) AS scheduled,
+             coalesce(sum(status = 'in-flight'), 0) AS inFlight,
+             coalesce(sum(status = 'completed'), 0) AS completed,
+             coalesce(sum(status = 'dead'), 0) AS dead
+           FROM ${inbox} WHERE ${where}`,
+        )
+        .get(numbered(filter, now)) as {
+        pending: number;
+        scheduled: number;
+        inFlight: number;
+        completed: number;
+        dead: number;
+      };
+      const added = this.#ctx
+        .stmt(`SELECT count(*) AS n FROM ${dead} WHERE ${where}`)
+        .get(numbered(filter)) as { n: number };
+      const oldest = this.#ctx
+        .stmt(
+          `SELECT occurred_at FROM ${inbox} WHERE status = 'pending' AND occurred_ms IS NOT NULL AND ${where}
+           ORDER BY occurred_ms LIMIT 1`,
+        )
+        .get(numbered(filter)) as { occurred_at: string } | undefined;
+      return {
+        pending: counts.pending,
+        scheduled: counts.scheduled,
+        inFlight: counts.inFlight,
+        completed: counts.completed,
+        dead: counts.dead + added.n,
+        ...(oldest ? { oldestPendingAt: oldest.occurred_at } : {}),
+      };
+    });
+  }
+
+  /** The earliest due time after now of a pending entry (for waitForChange), if any. */
+  nextDueAfter(now: number): number | undefined {
+    const row = this.#ctx
+      .stmt(`SELECT min(due_ms) AS due FROM ${this.#ctx.t("inbox")} WHERE status = 'pending' AND due_ms > ?`)
+      .get(now) as { due: number | null };
+    return row.due ?? undefined;
+  }
+}
