@@ -13,6 +13,8 @@ import type {
 export const LONG_LEASE_MS = 30_000;
 /** Lease short enough to wait out (real databases run the suite: no fake clocks). */
 export const SHORT_LEASE_MS = 250;
+/** For cases that check an entry is still leased after a few round trips: long enough under load. */
+export const CHECK_LEASE_MS = 1_500;
 /** Slack added after a store-clock instant before relying on it having passed. */
 const CLOCK_SLACK_MS = 5;
 

@@ -2,6 +2,7 @@ import type { EventEnvelope } from "@eventferry/core";
 import type { InboxEntry } from "../../store.js";
 import {
   attemptError,
+  CHECK_LEASE_MS,
   claim,
   eventIds,
   LONG_LEASE_MS,
@@ -275,14 +276,14 @@ export const inboxCases: readonly ConformanceCase[] = [
       const event = makeEvent();
       await record(store, C1, [event]);
       const before = await storeMs(store);
-      const [first] = (await claim(store, C1, 10, 300)) as [InboxEntry];
+      const [first] = (await claim(store, C1, 10, CHECK_LEASE_MS)) as [InboxEntry];
       const after = await storeMs(store);
       const expiresAt = Date.parse(first.leaseExpiresAt);
-      expect(expiresAt).toBeGreaterThanOrEqual(before + 300 - 1);
-      expect(expiresAt).toBeLessThanOrEqual(after + 300 + 1);
+      expect(expiresAt).toBeGreaterThanOrEqual(before + CHECK_LEASE_MS - 1);
+      expect(expiresAt).toBeLessThanOrEqual(after + CHECK_LEASE_MS + 1);
       expect(await claim(store, C1)).toEqual([]);
       await waitPastLease(store, first);
-      const [second] = (await claim(store, C1, 10, 300)) as [InboxEntry];
+      const [second] = (await claim(store, C1, 10, CHECK_LEASE_MS)) as [InboxEntry];
       expect(second).toBeDefined();
       expect(second.id).toBe(first.id);
       expect(second.attempt).toBe(2);

@@ -1,5 +1,13 @@
 import type { OutboxEntry } from "../../store.js";
-import { LONG_LEASE_MS, makeEvent, makeEvents, ref, storeMs, waitForStoreTime } from "./helpers.js";
+import {
+  CHECK_LEASE_MS,
+  LONG_LEASE_MS,
+  makeEvent,
+  makeEvents,
+  ref,
+  storeMs,
+  waitForStoreTime,
+} from "./helpers.js";
 import type { ConformanceCase } from "./types.js";
 
 const TOPIC = "events";
@@ -88,11 +96,11 @@ export const outboxCases: readonly ConformanceCase[] = [
     async run({ store, expect }) {
       const event = makeEvent();
       await store.outbox.add({ topic: TOPIC, events: [event] });
-      const [old] = await store.outbox.claim({ limit: 10, leaseMs: 250 });
+      const [old] = await store.outbox.claim({ limit: 10, leaseMs: CHECK_LEASE_MS });
       const claimedAt = await storeMs(store);
       expect(old?.event.id).toBe(event.id);
-      expect(await store.outbox.claim({ limit: 10, leaseMs: 250 })).toEqual([]);
-      await waitForStoreTime(store, claimedAt + 250);
+      expect(await store.outbox.claim({ limit: 10, leaseMs: CHECK_LEASE_MS })).toEqual([]);
+      await waitForStoreTime(store, claimedAt + CHECK_LEASE_MS);
       const [current] = await store.outbox.claim({ limit: 10, leaseMs: LONG_LEASE_MS });
       expect(current?.id).toBe(old?.id);
       expect(current?.leaseToken).not.toBe(old?.leaseToken);

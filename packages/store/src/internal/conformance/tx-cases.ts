@@ -1,5 +1,14 @@
 import type { InboxEntry } from "../../store.js";
-import { claim, LONG_LEASE_MS, makeEvent, readIds, record, ref, waitPastLease } from "./helpers.js";
+import {
+  CHECK_LEASE_MS,
+  claim,
+  LONG_LEASE_MS,
+  makeEvent,
+  readIds,
+  record,
+  ref,
+  waitPastLease,
+} from "./helpers.js";
 import type { ConformanceCase } from "./types.js";
 
 const C1 = "billing/send-invoice";
@@ -44,7 +53,7 @@ export const txCases: readonly ConformanceCase[] = [
     async run({ store, expect, txWrite }) {
       const event = makeEvent();
       await record(store, C1, [event]);
-      const [entry] = (await claim(store, C1, 10, 300)) as [InboxEntry];
+      const [entry] = (await claim(store, C1, 10, CHECK_LEASE_MS)) as [InboxEntry];
       const appended = makeEvent();
       const boom = new Error("boom");
       await expect(
