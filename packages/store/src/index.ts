@@ -9,4 +9,5 @@ export {
   type MemoryTx,
   memoryStoreDefaults,
 } from "./memory-store.js";
+export { canonicalJson, type StorableEnvelope, storableEnvelope } from "./storable-envelope.js";
 export type * from "./store.js";

@@ -1,0 +1,182 @@
+import { randomBytes } from "node:crypto";
+import type { EventEnvelope } from "@eventferry/core";
+import { createPostgresStore, type PostgresStore } from "@eventferry/store-postgres";
+import pg from "pg";
+import { chunks, makeEvents } from "../workload.js";
+import { BATCH, CONSUMER, type Run, type System, WARMUP } from "./scenario.js";
+
+/** The database every PostgreSQL scenario uses; each run makes and drops its own schema in it. */
+export const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+/** Rows per claim in the PostgreSQL inbox scenarios. */
+const CLAIM_LIMIT = 500;
+
+interface PgContext {
+  readonly schema: string;
+  readonly pool: pg.Pool;
+  store?: PostgresStore;
+}
+
+async function openContext(system: System): Promise<PgContext> {
+  const schema = `bench_${process.pid}_${randomBytes(4).toString("hex")}`;
+  const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 1 });
+  await pool.query(`CREATE SCHEMA "${schema}"`);
+  const ctx: PgContext = { schema, pool };
+  if (system === "eventferry") {
+    ctx.store = createPostgresStore({ url: POSTGRES_URL, schema, poolSize: 2, listen: false });
+    await ctx.store.migrate();
+  }
+  return ctx;
+}
+
+async function closeContext(ctx: PgContext): Promise<void> {
+  await ctx.store?.close();
+  await ctx.pool.query(`DROP SCHEMA "${ctx.schema}" CASCADE`);
+  await ctx.pool.end();
+}
+
+/** `$1, $2, …` placeholders for `rows` rows of `cols` columns. */
+function values(rows: number, cols: number): string {
+  const out: string[] = [];
+  for (let r = 0; r < rows; r++) {
+    const p: string[] = [];
+    for (let c = 1; c <= cols; c++) p.push(`$${r * cols + c}`);
+    out.push(`(${p.join(", ")})`);
+  }
+  return out.join(", ");
+}
+
+/** `postgres.append`: store.append in batches of 1,000 vs one multi-row INSERT … ON CONFLICT DO NOTHING of 1,000 rows on 1 connection. */
+export function postgresAppend(system: System, n: number): Run {
+  let ctx: PgContext | undefined;
+  let events: EventEnvelope[] = [];
+  let appendBatch: (batch: readonly EventEnvelope[]) => Promise<void> = async () => {};
+  return {
+    async setup() {
+      events = makeEvents(n);
+      const c = await openContext(system);
+      ctx = c;
+      const store = c.store;
+      if (store) {
+        appendBatch = async (batch) => {
+          await store.append(batch);
+        };
+      } else {
+        await c.pool.query(`CREATE TABLE "${c.schema}".events (
+          position bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          id text NOT NULL UNIQUE,
+          type text NOT NULL,
+          event jsonb NOT NULL)`);
+        appendBatch = async (batch) => {
+          const params: unknown[] = [];
+          for (const e of batch) params.push(e.id, e.type, JSON.stringify(e));
+          await c.pool.query(
+            `INSERT INTO "${c.schema}".events (id, type, event) VALUES ${values(batch.length, 3)} ON CONFLICT (id) DO NOTHING`,
+            params,
+          );
+        };
+      }
+      for (const batch of chunks(makeEvents(WARMUP), BATCH)) await appendBatch(batch);
+    },
+    async run() {
+      for (const batch of chunks(events, BATCH)) await appendBatch(batch);
+    },
+    async teardown() {
+      if (!ctx) return;
+      const table = ctx.store ? `"${ctx.schema}".ef_events` : `"${ctx.schema}".events`;
+      const { rows } = await ctx.pool.query<{ c: string }>(`SELECT count(*) AS c FROM ${table}`);
+      await closeContext(ctx);
+      const count = Number(rows[0]?.c);
+      if (count !== n + WARMUP) throw new Error(`expected ${n + WARMUP} events, found ${count}`);
+    },
+  };
+}
+
+/**
+ * `postgres.inbox`: inbox.record N (batches of 1,000), then claim (limit 500) → complete until done,
+ * vs a raw multi-row insert then SELECT … FOR UPDATE SKIP LOCKED LIMIT 500 + UPDATE in one transaction per batch.
+ */
+export function postgresInbox(system: System, n: number): Run {
+  let ctx: PgContext | undefined;
+  let events: EventEnvelope[] = [];
+  let drain: (batches: EventEnvelope[][]) => Promise<number> = async () => 0;
+  return {
+    async setup() {
+      events = makeEvents(n);
+      const c = await openContext(system);
+      ctx = c;
+      const store = c.store;
+      if (store) {
+        drain = async (batches) => {
+          for (const batch of batches) {
+            await store.inbox.record({
+              entries: batch.map((event) => ({ consumer: CONSUMER, event, maxAttempts: 5 })),
+            });
+          }
+          let done = 0;
+          for (;;) {
+            const claimed = await store.inbox.claim({ consumers: [CONSUMER], limit: CLAIM_LIMIT, leaseMs: 60_000 });
+            if (claimed.length === 0) return done;
+            const outcomes = await store.inbox.complete({
+              entries: claimed.map((e) => ({ id: e.id, leaseToken: e.leaseToken })),
+            });
+            done += outcomes.filter((o) => o === "completed").length;
+          }
+        };
+      } else {
+        const t = `"${c.schema}".inbox`;
+        await c.pool.query(`CREATE TABLE ${t} (
+          seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+          consumer text NOT NULL,
+          event_id text NOT NULL,
+          type text NOT NULL,
+          event jsonb NOT NULL,
+          status text NOT NULL DEFAULT 'pending',
+          attempt integer NOT NULL DEFAULT 0,
+          finished_at timestamptz,
+          UNIQUE (consumer, event_id));
+          CREATE INDEX ON ${t} (consumer, seq) WHERE status = 'pending'`);
+        drain = async (batches) => {
+          for (const batch of batches) {
+            const params: unknown[] = [];
+            for (const e of batch) params.push(CONSUMER, e.id, e.type, JSON.stringify(e));
+            await c.pool.query(
+              `INSERT INTO ${t} (consumer, event_id, type, event) VALUES ${values(batch.length, 4)} ON CONFLICT DO NOTHING`,
+              params,
+            );
+          }
+          let done = 0;
+          const client = await c.pool.connect();
+          try {
+            for (;;) {
+              await client.query("BEGIN");
+              const { rows } = await client.query<{ seq: string; event: EventEnvelope }>(
+                `SELECT seq, event FROM ${t} WHERE consumer = $1 AND status = 'pending' ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED`,
+                [CONSUMER, CLAIM_LIMIT],
+              );
+              if (rows.length === 0) {
+                await client.query("COMMIT");
+                return done;
+              }
+              const r = await client.query(
+                `UPDATE ${t} SET status = 'completed', attempt = attempt + 1, finished_at = now() WHERE seq = ANY($1::bigint[])`,
+                [rows.map((row) => row.seq)],
+              );
+              await client.query("COMMIT");
+              done += r.rowCount ?? 0;
+            }
+          } finally {
+            client.release();
+          }
+        };
+      }
+      await drain(chunks(makeEvents(WARMUP), BATCH));
+    },
+    async run() {
+      const done = await drain(chunks(events, BATCH));
+      if (done !== n) throw new Error(`expected ${n} completed entries, got ${done}`);
+    },
+    async teardown() {
+      if (ctx) await closeContext(ctx);
+    },
+  };
+}
