@@ -8,7 +8,13 @@ import type { System } from "./scenarios/scenario.js";
 import type { RunResult } from "./worker.js";
 
 /** The scenarios of this harness, in the order they run by default. */
-export const SCENARIOS = ["sqlite.append", "sqlite.inbox", "postgres.append", "postgres.inbox"] as const;
+export const SCENARIOS = [
+  "sqlite.append",
+  "sqlite.inbox",
+  "postgres.append",
+  "postgres.inbox",
+  "postgres.engine",
+] as const;
 
 /** Summary of the runs of one scenario for one system. */
 export interface Summary {
@@ -86,7 +92,8 @@ function summarize(scenario: string, system: System, runs: RunResult[], rawMedia
 const int = (x: number): string => Math.round(x).toLocaleString("en-US");
 
 function table(rows: readonly Summary[]): string {
-  const head = "| Scenario | System | events/s (median) | min–max | ratio to raw | peak RSS (MB) | CPU µs/event |";
+  const head =
+    "| Scenario | System | events/s (median) | min–max | ratio to raw | peak RSS (MB) | CPU µs/event |";
   const lines = rows.map(
     (r) =>
       `| ${r.scenario} | ${r.system} | ${int(r.medianEventsPerSec)} | ${int(r.minEventsPerSec)}–${int(r.maxEventsPerSec)} | ${r.ratioToRaw.toFixed(2)} | ${int(r.maxRssMB)} | ${r.cpuUsPerEvent.toFixed(1)} |`,
@@ -114,9 +121,13 @@ function main(): void {
     summaries.push(summarize(scenario, "raw", results.raw, rawMedian));
   }
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ n: options.n, runs: options.runs, results: summaries }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ n: options.n, runs: options.runs, results: summaries }, null, 2)}\n`,
+    );
   } else {
-    process.stdout.write(`N = ${int(options.n)} events, ${options.runs} run(s) per system\n\n${table(summaries)}\n`);
+    process.stdout.write(
+      `N = ${int(options.n)} events, ${options.runs} run(s) per system\n\n${table(summaries)}\n`,
+    );
   }
 }
 

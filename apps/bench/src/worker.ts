@@ -4,6 +4,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { postgresAppend, postgresInbox } from "./scenarios/postgres.js";
+import { postgresEngine } from "./scenarios/postgres-engine.js";
 import type { RunFactory, System } from "./scenarios/scenario.js";
 import { sqliteAppend, sqliteInbox } from "./scenarios/sqlite.js";
 
@@ -13,6 +14,7 @@ export const scenarios: Readonly<Record<string, RunFactory>> = {
   "sqlite.inbox": sqliteInbox,
   "postgres.append": postgresAppend,
   "postgres.inbox": postgresInbox,
+  "postgres.engine": postgresEngine,
 };
 
 /** What a worker reports for one measured run. */

@@ -1,5 +1,6 @@
 // @eventferry/store — the Store contract and the in-memory store.
 
+export { copyAttemptError, LEASE_EXPIRED_ERROR_NAME, LEASE_EXPIRED_REASON } from "./attempt-error.js";
 export {
   createMemoryStore,
   type MemoryKv,

@@ -8,34 +8,37 @@ import { BATCH, CONSUMER, type Run, type System, WARMUP } from "./scenario.js";
 /** The database every PostgreSQL scenario uses; each run makes and drops its own schema in it. */
 export const POSTGRES_URL = process.env.BENCH_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 /** Rows per claim in the PostgreSQL inbox scenarios. */
-const CLAIM_LIMIT = 500;
+export const CLAIM_LIMIT = 500;
 
-interface PgContext {
+/** Context shared by the PostgreSQL scenarios: a fresh schema, a 1-connection pool and (for Eventferry) the store. */
+export interface PgContext {
   readonly schema: string;
   readonly pool: pg.Pool;
   store?: PostgresStore;
 }
 
-async function openContext(system: System): Promise<PgContext> {
+/** Makes a fresh schema (and, for Eventferry, a migrated store in it). */
+export async function openContext(system: System, listen = false): Promise<PgContext> {
   const schema = `bench_${process.pid}_${randomBytes(4).toString("hex")}`;
   const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 1 });
   await pool.query(`CREATE SCHEMA "${schema}"`);
   const ctx: PgContext = { schema, pool };
   if (system === "eventferry") {
-    ctx.store = createPostgresStore({ url: POSTGRES_URL, schema, poolSize: 2, listen: false });
+    ctx.store = createPostgresStore({ url: POSTGRES_URL, schema, poolSize: listen ? 10 : 2, listen });
     await ctx.store.migrate();
   }
   return ctx;
 }
 
-async function closeContext(ctx: PgContext): Promise<void> {
+/** Closes the store and drops the schema. */
+export async function closeContext(ctx: PgContext): Promise<void> {
   await ctx.store?.close();
   await ctx.pool.query(`DROP SCHEMA "${ctx.schema}" CASCADE`);
   await ctx.pool.end();
 }
 
 /** `$1, $2, …` placeholders for `rows` rows of `cols` columns. */
-function values(rows: number, cols: number): string {
+export function values(rows: number, cols: number): string {
   const out: string[] = [];
   for (let r = 0; r < rows; r++) {
     const p: string[] = [];
@@ -114,7 +117,11 @@ export function postgresInbox(system: System, n: number): Run {
           }
           let done = 0;
           for (;;) {
-            const claimed = await store.inbox.claim({ consumers: [CONSUMER], limit: CLAIM_LIMIT, leaseMs: 60_000 });
+            const claimed = await store.inbox.claim({
+              consumers: [CONSUMER],
+              limit: CLAIM_LIMIT,
+              leaseMs: 60_000,
+            });
             if (claimed.length === 0) return done;
             const outcomes = await store.inbox.complete({
               entries: claimed.map((e) => ({ id: e.id, leaseToken: e.leaseToken })),

@@ -47,7 +47,9 @@ export function sqliteAppend(system: System, n: number): Run {
           id TEXT NOT NULL UNIQUE,
           type TEXT NOT NULL,
           json TEXT NOT NULL)`);
-        const insert = raw.prepare("INSERT INTO events (id, type, json) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING");
+        const insert = raw.prepare(
+          "INSERT INTO events (id, type, json) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
+        );
         appendBatch = raw.transaction((batch: readonly EventEnvelope[]) => {
           for (const e of batch) insert.run(e.id, e.type, JSON.stringify(e));
         });
@@ -88,7 +90,9 @@ export function sqliteInbox(system: System, n: number): Run {
         await s.migrate();
         drain = async (batches) => {
           for (const batch of batches) {
-            await s.inbox.record({ entries: batch.map((event) => ({ consumer: CONSUMER, event, maxAttempts: 5 })) });
+            await s.inbox.record({
+              entries: batch.map((event) => ({ consumer: CONSUMER, event, maxAttempts: 5 })),
+            });
           }
           let done = 0;
           for (;;) {

@@ -1,6 +1,5 @@
 import type { EventEnvelope } from "@eventferry/core";
 import type {
-  AttemptError,
   ClaimParams,
   CompleteOutcome,
   FailOutcome,
@@ -12,14 +11,10 @@ import type {
   LeaseRef,
   RecordResult,
 } from "@eventferry/store";
+import { copyAttemptError, LEASE_EXPIRED_ERROR_NAME, LEASE_EXPIRED_REASON } from "@eventferry/store";
 import type { PgContext, Queryable } from "./context.js";
 import { iso, isUuid } from "./context.js";
 import { envelopeRow, invalid } from "./envelope.js";
-
-/** Name of the error recorded for an attempt whose lease expired. */
-export const LEASE_EXPIRED_ERROR_NAME = "LeaseExpiredError";
-/** Dead-letter reason of an entry whose last attempt's lease expired. */
-export const LEASE_EXPIRED_REASON = "lease expired after the last attempt";
 
 const leaseExpiredError = (alias: string): string =>
   `jsonb_build_object('name', '${LEASE_EXPIRED_ERROR_NAME}', 'message', 'the lease of attempt ' || ${alias}.attempt || ' expired before the attempt finished')`;
@@ -111,16 +106,6 @@ function outcomes(entries: readonly LeaseRef[], done: ReadonlySet<string>): Comp
     }
     return "lease-lost";
   });
-}
-
-function copyError(error: AttemptError): AttemptError {
-  if (typeof error !== "object" || error === null) return { name: "Error", message: String(error) };
-  return {
-    name: String(error.name ?? "Error"),
-    message: String(error.message ?? ""),
-    ...(error.stack !== undefined ? { stack: String(error.stack) } : {}),
-    ...(error.code !== undefined ? { code: String(error.code) } : {}),
-  };
 }
 
 /** The inbox on PostgreSQL: one statement per call. */
@@ -227,7 +212,7 @@ RETURNING u.id`,
   async fail(params: FailParams): Promise<FailOutcome> {
     this.#ctx.ensureOpen();
     if (!isUuid(params?.id) || !isUuid(params.leaseToken)) return "lease-lost";
-    const error = copyError(params.error);
+    const error = copyAttemptError(params.error);
     const delay =
       Number.isFinite(params.retryInMs) && (params.retryInMs as number) > 0 ? params.retryInMs : 0;
     const [row] = await this.#ctx.query<{ status: string }>(

@@ -1,9 +1,9 @@
 import type { EventEnvelope } from "@eventferry/core";
 import type { AttemptError, DeadLetter, DeadLetterQuery, DeadLetterStore } from "@eventferry/store";
+import { copyAttemptError } from "@eventferry/store";
 import { decodeEnvelope, encodeEnvelope, invalid, iso, numbered } from "./envelope.js";
 import { newId } from "./ids.js";
 import type { SqliteContext } from "./sqlite-context.js";
-import { copyAttemptError } from "./sqlite-inbox.js";
 
 interface DeadRow {
   id: string;

@@ -1,5 +1,4 @@
 import type {
-  AttemptError,
   ClaimParams,
   CompleteOutcome,
   FailOutcome,
@@ -11,14 +10,11 @@ import type {
   LeaseRef,
   RecordResult,
 } from "@eventferry/store";
+import { copyAttemptError, LEASE_EXPIRED_ERROR_NAME, LEASE_EXPIRED_REASON } from "@eventferry/store";
+
 import { decodeEnvelope, type EnvelopeFacts, encodeEnvelope, invalid, iso, numbered } from "./envelope.js";
 import { newId } from "./ids.js";
 import type { SqliteContext } from "./sqlite-context.js";
-
-/** Name of the error recorded for an attempt whose lease expired. */
-export const LEASE_EXPIRED_ERROR_NAME = "LeaseExpiredError";
-/** Dead-letter reason of an entry whose last attempt's lease expired. */
-export const LEASE_EXPIRED_REASON = "lease expired after the last attempt";
 
 interface ClaimedRow {
   id: string;
@@ -31,17 +27,6 @@ interface ClaimedRow {
   lease_expires_ms: number;
   priority: number;
   due_ms: number;
-}
-
-/** Copies an attempt error, keeping only the contract's fields. */
-export function copyAttemptError(error: AttemptError): AttemptError {
-  if (typeof error !== "object" || error === null) return { name: "Error", message: String(error) };
-  return {
-    name: String(error.name ?? "Error"),
-    message: String(error.message ?? ""),
-    ...(error.stack !== undefined ? { stack: String(error.stack) } : {}),
-    ...(error.code !== undefined ? { code: String(error.code) } : {}),
-  };
 }
 
 function refsJson(entries: readonly LeaseRef[] | undefined): string {

@@ -1,8 +1,9 @@
 import { componentMessage, type EventEnvelope, uuidv7, ValidationError } from "@eventferry/core";
+import { copyAttemptError } from "../attempt-error.js";
 import type { AttemptError, DeadLetter, DeadLetterQuery, DeadLetterStore } from "../store.js";
 import { decodeEnvelope, encodeEnvelope } from "./envelope-json.js";
 import { iso, MEMORY_COMPONENT, type MemoryContext } from "./memory-context.js";
-import { copyAttemptError, type InboxRecord, type MemoryInbox } from "./memory-inbox.js";
+import type { InboxRecord, MemoryInbox } from "./memory-inbox.js";
 
 /** A dead letter made by `add`: a message that never became an inbox entry. */
 interface AddedDeadLetter {

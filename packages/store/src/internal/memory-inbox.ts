@@ -1,4 +1,5 @@
 import { componentMessage, uuidv7, ValidationError } from "@eventferry/core";
+import { copyAttemptError, LEASE_EXPIRED_ERROR_NAME, LEASE_EXPIRED_REASON } from "../attempt-error.js";
 import type {
   AttemptError,
   AttemptRecord,
@@ -19,11 +20,6 @@ import { decodeEnvelope, type EnvelopeFacts, encodeEnvelope } from "./envelope-j
 import { Fifo } from "./fifo.js";
 import { Heap } from "./heap.js";
 import { iso, MEMORY_COMPONENT, type MemoryContext } from "./memory-context.js";
-
-/** Name of the error recorded for an attempt whose lease expired (the worker crashed or stalled). */
-export const LEASE_EXPIRED_ERROR_NAME = "LeaseExpiredError";
-/** Dead-letter reason of an entry whose last attempt's lease expired. */
-export const LEASE_EXPIRED_REASON = "lease expired after the last attempt";
 
 /** One inbox entry as the memory store keeps it. */
 export interface InboxRecord {
@@ -111,17 +107,6 @@ export interface MemoryInboxOptions {
 
 function invalid(message: string): ValidationError {
   return new ValidationError(componentMessage(MEMORY_COMPONENT, message));
-}
-
-/** Copies an attempt error, keeping only the contract's fields. */
-export function copyAttemptError(error: AttemptError): AttemptError {
-  if (typeof error !== "object" || error === null) return { name: "Error", message: String(error) };
-  return {
-    name: String(error.name ?? "Error"),
-    message: String(error.message ?? ""),
-    ...(error.stack !== undefined ? { stack: String(error.stack) } : {}),
-    ...(error.code !== undefined ? { code: String(error.code) } : {}),
-  };
 }
 
 /** The in-memory inbox: entries, their per-consumer indexes, completion retention, dead entries. */
