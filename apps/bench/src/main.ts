@@ -30,6 +30,8 @@ export interface Summary {
   readonly maxRssMB: number;
   /** Median CPU µs per event of the measured process. */
   readonly cpuUsPerEvent: number;
+  /** Median 1-minute load average of the machine at the end of the runs. */
+  readonly load1: number;
 }
 
 interface Options {
@@ -86,6 +88,7 @@ function summarize(scenario: string, system: System, runs: RunResult[], rawMedia
     ratioToRaw: med / rawMedian,
     maxRssMB: Math.max(...runs.map((r) => r.maxRssMB)),
     cpuUsPerEvent: median(runs.map((r) => r.cpuUsPerEvent)),
+    load1: median(runs.map((r) => r.load1)),
   };
 }
 
@@ -93,12 +96,12 @@ const int = (x: number): string => Math.round(x).toLocaleString("en-US");
 
 function table(rows: readonly Summary[]): string {
   const head =
-    "| Scenario | System | events/s (median) | min–max | ratio to raw | peak RSS (MB) | CPU µs/event |";
+    "| Scenario | System | events/s (median) | min–max | ratio to raw | peak RSS (MB) | CPU µs/event | load (1 min) |";
   const lines = rows.map(
     (r) =>
-      `| ${r.scenario} | ${r.system} | ${int(r.medianEventsPerSec)} | ${int(r.minEventsPerSec)}–${int(r.maxEventsPerSec)} | ${r.ratioToRaw.toFixed(2)} | ${int(r.maxRssMB)} | ${r.cpuUsPerEvent.toFixed(1)} |`,
+      `| ${r.scenario} | ${r.system} | ${int(r.medianEventsPerSec)} | ${int(r.minEventsPerSec)}–${int(r.maxEventsPerSec)} | ${r.ratioToRaw.toFixed(2)} | ${int(r.maxRssMB)} | ${r.cpuUsPerEvent.toFixed(1)} | ${r.load1.toFixed(1)} |`,
   );
-  return [head, "|---|---|---:|---:|---:|---:|---:|", ...lines].join("\n");
+  return [head, "|---|---|---:|---:|---:|---:|---:|---:|", ...lines].join("\n");
 }
 
 function main(): void {
@@ -112,7 +115,7 @@ function main(): void {
         const r = runWorker(scenario, system, options.n);
         results[system].push(r);
         process.stderr.write(
-          `${scenario} ${system} run ${run + 1}/${options.runs}: ${int(r.eventsPerSec)} events/s (${int(r.ms)} ms)\n`,
+          `${scenario} ${system} run ${run + 1}/${options.runs}: ${int(r.eventsPerSec)} events/s (${int(r.ms)} ms, load ${r.load1.toFixed(1)})\n`,
         );
       }
     }

@@ -2,6 +2,7 @@
  * One measured run in a fresh process: `node dist/worker.js <scenario> <system> <n>`.
  * Prints one JSON line `{eventsPerSec, ms, maxRssMB, cpuUsPerEvent}` on stdout; setup and teardown are not timed.
  */
+import { loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { postgresAppend, postgresInbox } from "./scenarios/postgres.js";
 import { postgresEngine } from "./scenarios/postgres-engine.js";
@@ -23,6 +24,8 @@ export interface RunResult {
   readonly ms: number;
   readonly maxRssMB: number;
   readonly cpuUsPerEvent: number;
+  /** The machine's 1-minute load average at the end of the measured work (other processes share the cores). */
+  readonly load1: number;
 }
 
 async function main(argv: readonly string[]): Promise<void> {
@@ -40,12 +43,14 @@ async function main(argv: readonly string[]): Promise<void> {
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   const maxRssMB = process.resourceUsage().maxRSS / 1024;
+  const load1 = loadavg()[0] ?? 0;
   await run.teardown();
   const result: RunResult = {
     eventsPerSec: n / (ms / 1000),
     ms,
     maxRssMB,
     cpuUsPerEvent: (cpu.user + cpu.system) / n,
+    load1,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }

@@ -6,6 +6,7 @@ import {
   type Transport,
 } from "@eventferry/core";
 import { createMemoryStore, type Store } from "@eventferry/store";
+import { importFromApplication } from "./internal/import-from-application.js";
 
 /**
  * Which package serves each URL scheme, by kind. `createEventferry` loads the package with a
@@ -242,31 +243,43 @@ function packageFor(
  * `ADAPTER_MISSING` naming what to install (the adapter, or a driver it needs).
  */
 async function importAdapter(pkg: string, forWhat: string): Promise<Record<string, unknown>> {
+  let failure: unknown;
   try {
     return (await import(/* @vite-ignore */ pkg)) as Record<string, unknown>;
   } catch (error) {
-    const missing = missingPackage(error, pkg);
-    if (missing === pkg) {
-      const problem = `${forWhat} needs the package ${pkg}, which is not installed; install it: npm install ${pkg}`;
-      throw new ConfigError(`[eventferry] ${problem}`, {
-        code: "ADAPTER_MISSING",
-        problems: [problem],
-        cause: error,
-        details: { package: pkg },
-      });
-    }
-    if (missing !== undefined) {
-      const problem = `${pkg} (for ${forWhat}) could not load ${missing}, which is not installed; install it: npm install ${missing}`;
-      throw new ConfigError(`[eventferry] ${problem}`, {
-        code: "ADAPTER_MISSING",
-        problems: [problem],
-        cause: error,
-        details: { package: missing, adapter: pkg },
-      });
-    }
-    const problem = `${pkg} (for ${forWhat}) failed to load: ${redact(messageOf(error))}`;
-    throw new ConfigError(`[eventferry] ${problem}`, { problems: [problem], cause: error });
+    failure = error;
   }
+  if (missingPackage(failure, pkg) === pkg) {
+    // Not visible from eventferry's own location: try where the application installed it.
+    try {
+      const fromApp = await importFromApplication(pkg);
+      if (fromApp) return fromApp;
+    } catch (error) {
+      failure = error;
+    }
+  }
+  const error = failure;
+  const missing = missingPackage(error, pkg);
+  if (missing === pkg) {
+    const problem = `${forWhat} needs the package ${pkg}, which is not installed; install it: npm install ${pkg}`;
+    throw new ConfigError(`[eventferry] ${problem}`, {
+      code: "ADAPTER_MISSING",
+      problems: [problem],
+      cause: error,
+      details: { package: pkg },
+    });
+  }
+  if (missing !== undefined) {
+    const problem = `${pkg} (for ${forWhat}) could not load ${missing}, which is not installed; install it: npm install ${missing}`;
+    throw new ConfigError(`[eventferry] ${problem}`, {
+      code: "ADAPTER_MISSING",
+      problems: [problem],
+      cause: error,
+      details: { package: missing, adapter: pkg },
+    });
+  }
+  const problem = `${pkg} (for ${forWhat}) failed to load: ${redact(messageOf(error))}`;
+  throw new ConfigError(`[eventferry] ${problem}`, { problems: [problem], cause: error });
 }
 
 const NOT_FOUND_CODES = new Set(["ERR_MODULE_NOT_FOUND", "MODULE_NOT_FOUND", "ERR_LOAD_URL"]);
