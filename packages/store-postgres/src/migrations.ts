@@ -159,6 +159,12 @@ export async function migrate(pool: Pool, options: { schema: string; tablePrefix
   const t = tableNames(options.schema, options.tablePrefix);
   const client: PoolClient = await pool.connect();
   let failed: unknown;
+  // Checked out, the client has no pool listener: a terminated backend would emit an unhandled
+  // `error`. Keep it; the next statement fails anyway.
+  const onClientError = (error: Error): void => {
+    failed ??= error;
+  };
+  client.on("error", onClientError);
   try {
     await client.query("BEGIN");
     await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`eventferry:migrate:${t.hash}`]);
@@ -179,6 +185,7 @@ export async function migrate(pool: Pool, options: { schema: string; tablePrefix
     await client.query("ROLLBACK").catch(() => {});
     throw error;
   } finally {
+    client.off("error", onClientError);
     client.release(failed instanceof Error && !("code" in failed) ? failed : undefined);
   }
 }

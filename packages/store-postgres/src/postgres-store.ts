@@ -204,6 +204,13 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         throw toStoreError(error, "transaction");
       }
       let broken: Error | undefined;
+      // Checked out, the client has no pool listener: a backend terminated between statements
+      // (while fn awaits something else) emits `error` on it, which would crash the process.
+      // Keep the error: the next statement fails anyway, and the client is released as broken.
+      const onClientError = (error: Error): void => {
+        broken ??= error;
+      };
+      client.on("error", onClientError);
       let notify = false;
       let finished = false;
       try {
@@ -261,6 +268,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         return result;
       } finally {
         finished = true;
+        client.off("error", onClientError);
         client.release(broken);
       }
     },
