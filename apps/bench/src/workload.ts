@@ -10,7 +10,7 @@ export interface OrderCreated {
 }
 
 /**
- * Makes `n` distinct `order.created` envelopes (about 240 bytes of JSON for id, type,
+ * Makes `n` distinct `order.created` envelopes (about 250 bytes of JSON for id, type,
  * occurredAt and data), generated before any timing starts.
  *
  * @example

@@ -154,6 +154,9 @@ export function postgresInbox(system: System, n: number): Run {
           let done = 0;
           const client = await c.pool.connect();
           try {
+            // Without planner statistics (a freshly loaded table) PostgreSQL picks a bitmap scan and a
+            // sort of every pending row for each batch; a tuned hand-written loop walks the partial index.
+            await client.query("SET enable_bitmapscan = off");
             for (;;) {
               await client.query("BEGIN");
               const { rows } = await client.query<{ seq: string; event: EventEnvelope }>(
@@ -172,6 +175,7 @@ export function postgresInbox(system: System, n: number): Run {
               done += r.rowCount ?? 0;
             }
           } finally {
+            await client.query("RESET enable_bitmapscan");
             client.release();
           }
         };
