@@ -1,5 +1,4 @@
 import {
-  type CodecLimits,
   ConfigError,
   createConsoleLogger,
   createEnvelope,
@@ -22,13 +21,12 @@ import {
   PublishError,
   type PublishEventOptions,
   parseDuration,
-  type RetryOptions,
   redact,
   type Transport,
   ValidationError,
 } from "@eventferry/core";
-import { createInbox, type HandlerOptions, type Inbox } from "@eventferry/inbox";
-import { createOutboxRelay, type OutboxRelay } from "@eventferry/outbox";
+import { createInbox, type HandlerOptions, type Inbox, type InboxOptions } from "@eventferry/inbox";
+import { createOutboxRelay, type OutboxRelay, type OutboxRelayOptions } from "@eventferry/outbox";
 import type {
   AppendResult,
   DeadLetter,
@@ -53,7 +51,22 @@ import {
  * Adapters are given as instances or as URLs. Instances you pass stay yours: `stop()` never
  * closes them. Adapters created from URLs belong to the ferry and `stop()` closes them.
  */
-export interface EventferryOptions<TClient = unknown> {
+export interface EventferryOptions<TClient = unknown>
+  extends Pick<
+    InboxOptions<TClient>,
+    | "plugins"
+    | "group"
+    | "topic"
+    | "worker"
+    | "concurrency"
+    | "batchSize"
+    | "lease"
+    | "pollInterval"
+    | "retry"
+    | "handlerTimeout"
+    | "logger"
+    | "codec"
+  > {
   /**
    * The durable store: an instance, or a URL resolved by scheme (`memory:`, `sqlite:./path.db`,
    * `postgres://…`; see `adapterPackages`). A store instance types `ctx.tx` in handlers.
@@ -69,48 +82,14 @@ export interface EventferryOptions<TClient = unknown> {
   transport?: Transport | string;
   /** Extra scheme → package mappings for adapters outside this repository. */
   adapters?: AdapterPackageOverrides;
-  /**
-   * Plugins (metrics, health, tracing, your own). Set up in array order at `start()`; the first
-   * plugin's middleware is outermost; decorators apply in array order. @default []
-   */
-  plugins?: readonly Plugin[];
   /** Event definitions known up front (validated at handle time, schemas registered at start). */
   events?: readonly EventDefinition[];
   /** A registry to use (`events` are added to it). @default a new registry */
   registry?: EventRegistry;
-  /** Consumer group of this ferry's handlers: each event is handled once per group. @default "default" */
-  group?: string;
-  /** Topic published to and consumed. @default "events" */
-  topic?: string;
-  /** Stable worker name. @default `${hostname}-${pid}-${random}` */
-  worker?: string;
-  /** Handlers running at once. @default 10 */
-  concurrency?: number;
-  /** Subscribe and claim batch size. @default 100 */
-  batchSize?: number;
-  /** How long a claimed event is held before another worker may take it over. @default "30s" */
-  lease?: Duration;
-  /** Fallback polling interval when no wake-up signal arrives. @default "1s" */
-  pollInterval?: Duration;
-  /** Default retry policy of handlers. @default exponential, 5 attempts, capped at 15 minutes */
-  retry?: RetryOptions;
-  /** Default handler timeout (at most the lease). @default "25s" */
-  handlerTimeout?: Duration;
-  /** @default a console logger at level "warn" */
-  logger?: Logger;
-  /** Limits for decoding received payloads. @default 1 MiB, depth 32 */
-  codec?: CodecLimits;
   /** Run `store.migrate()` while creating the ferry. @default true */
   migrate?: boolean;
   /** The outbox relay (re-sends events whose direct publish failed, and handlers' follow-ups). */
-  relay?: {
-    /** Rows relayed per round. @default 100 */
-    batchSize?: number;
-    /** Fallback polling interval. @default "1s" */
-    pollInterval?: Duration;
-    /** How long a claimed row is held before another relay may take it over. @default "30s" */
-    lease?: Duration;
-  };
+  relay?: Pick<OutboxRelayOptions, "batchSize" | "pollInterval" | "lease">;
 }
 
 /** Defaults of {@link EventferryOptions}. */
