@@ -1,5 +1,6 @@
 import { componentMessage, ValidationError } from "@eventferry/core";
 import type { BatchStatus, BatchStore, SchemaRecord, SchemaStore } from "@eventferry/store";
+import { checkBatchCreate } from "@eventferry/store";
 import type { PgContext } from "./context.js";
 import { iso } from "./context.js";
 import { invalid } from "./envelope.js";
@@ -42,10 +43,7 @@ export class PgBatches implements BatchStore {
     metadata?: Record<string, string>;
   }): Promise<BatchStatus> {
     this.#ctx.ensureOpen();
-    if (typeof params?.id !== "string" || params.id === "") throw invalid("a batch needs a non-empty id");
-    if (!Number.isInteger(params.total) || params.total < 0) {
-      throw invalid(`a batch total must be an integer >= 0, got ${String(params.total)}`);
-    }
+    checkBatchCreate(params, COMPONENT);
     const t = this.#ctx.t;
     const rows = await this.#ctx.query<BatchRow>(
       this.#ctx.pool,

@@ -11,10 +11,16 @@ import type {
   LeaseRef,
   RecordResult,
 } from "@eventferry/store";
-import { copyAttemptError, LEASE_EXPIRED_ERROR_NAME, LEASE_EXPIRED_REASON } from "@eventferry/store";
+import {
+  checkRecordInput,
+  copyAttemptError,
+  LEASE_EXPIRED_ERROR_NAME,
+  LEASE_EXPIRED_REASON,
+} from "@eventferry/store";
 import type { PgContext, Queryable } from "./context.js";
 import { iso, isUuid } from "./context.js";
 import { envelopeRow, invalid } from "./envelope.js";
+import { COMPONENT } from "./names.js";
 
 const leaseExpiredError = (alias: string): string =>
   `jsonb_build_object('name', '${LEASE_EXPIRED_ERROR_NAME}', 'message', 'the lease of attempt ' || ${alias}.attempt || ' expired before the attempt finished')`;
@@ -122,12 +128,7 @@ export class PgInbox implements InboxStore {
     this.#ctx.ensureOpen();
     const inputs = params?.entries ?? [];
     const rows = inputs.map((input) => {
-      if (typeof input?.consumer !== "string" || input.consumer === "") {
-        throw invalid("an inbox entry needs a non-empty consumer");
-      }
-      if (!Number.isInteger(input.maxAttempts) || input.maxAttempts < 1) {
-        throw invalid(`maxAttempts must be an integer >= 1, got ${String(input.maxAttempts)}`);
-      }
+      checkRecordInput(input, COMPONENT);
       return { c: input.consumer, m: input.maxAttempts, ...envelopeRow(input.event) };
     });
     if (rows.length === 0) return { inserted: 0, duplicates: 0 };

@@ -1,4 +1,6 @@
 import type { BatchStatus, BatchStore } from "@eventferry/store";
+import { checkBatchCreate } from "@eventferry/store";
+import { SQLITE_COMPONENT } from "../classify-error.js";
 import { invalid, iso } from "./envelope.js";
 import type { SqliteContext } from "./sqlite-context.js";
 
@@ -31,10 +33,7 @@ export class SqliteBatches implements BatchStore {
     total: number;
     metadata?: Record<string, string>;
   }): Promise<BatchStatus> {
-    if (typeof params?.id !== "string" || params.id === "") throw invalid("a batch needs a non-empty id");
-    if (!Number.isInteger(params.total) || params.total < 0) {
-      throw invalid(`a batch total must be an integer >= 0, got ${String(params.total)}`);
-    }
+    checkBatchCreate(params, SQLITE_COMPONENT);
     this.#ctx.ensureOpen();
     return this.#ctx.write("batches.create", () => {
       const now = this.#ctx.nowMs();

@@ -10,7 +10,13 @@ import type {
   LeaseRef,
   RecordResult,
 } from "@eventferry/store";
-import { copyAttemptError, LEASE_EXPIRED_ERROR_NAME, LEASE_EXPIRED_REASON } from "@eventferry/store";
+import {
+  checkRecordInput,
+  copyAttemptError,
+  LEASE_EXPIRED_ERROR_NAME,
+  LEASE_EXPIRED_REASON,
+} from "@eventferry/store";
+import { SQLITE_COMPONENT } from "../classify-error.js";
 
 import { decodeEnvelope, type EnvelopeFacts, encodeEnvelope, invalid, iso, numbered } from "./envelope.js";
 import { newId } from "./ids.js";
@@ -61,12 +67,7 @@ export class SqliteInbox implements InboxStore {
     const inputs = params?.entries ?? [];
     const facts = new Map<object, EnvelopeFacts>();
     for (const input of inputs) {
-      if (typeof input?.consumer !== "string" || input.consumer === "") {
-        throw invalid("an inbox entry needs a non-empty consumer");
-      }
-      if (!Number.isInteger(input.maxAttempts) || input.maxAttempts < 1) {
-        throw invalid(`maxAttempts must be an integer >= 1, got ${String(input.maxAttempts)}`);
-      }
+      checkRecordInput(input, SQLITE_COMPONENT);
       if (!facts.has(input.event)) facts.set(input.event, encodeEnvelope(input.event));
     }
     this.#ctx.ensureOpen();

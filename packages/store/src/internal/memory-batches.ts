@@ -1,4 +1,5 @@
 import { componentMessage, ValidationError } from "@eventferry/core";
+import { checkBatchCreate } from "../input-checks.js";
 import type { BatchStatus, BatchStore } from "../store.js";
 import { iso, MEMORY_COMPONENT, type MemoryContext } from "./memory-context.js";
 
@@ -36,10 +37,7 @@ export class MemoryBatches implements BatchStore {
     metadata?: Record<string, string>;
   }): Promise<BatchStatus> {
     this.#ctx.ensureOpen();
-    if (typeof params?.id !== "string" || params.id === "") throw invalid("a batch needs a non-empty id");
-    if (!Number.isInteger(params.total) || params.total < 0) {
-      throw invalid(`a batch total must be an integer >= 0, got ${String(params.total)}`);
-    }
+    checkBatchCreate(params, MEMORY_COMPONENT);
     const existing = this.#batches.get(params.id);
     if (existing) return view(existing);
     const now = this.#ctx.now();

@@ -1,5 +1,6 @@
 import { componentMessage, uuidv7, ValidationError } from "@eventferry/core";
 import { copyAttemptError, LEASE_EXPIRED_ERROR_NAME, LEASE_EXPIRED_REASON } from "../attempt-error.js";
+import { checkRecordInput } from "../input-checks.js";
 import type {
   AttemptError,
   AttemptRecord,
@@ -136,12 +137,7 @@ export class MemoryInbox implements InboxStore {
     // Validate everything first: a bad input records nothing.
     const facts = new Map<object, EnvelopeFacts>();
     for (const input of inputs) {
-      if (typeof input?.consumer !== "string" || input.consumer === "") {
-        throw invalid("an inbox entry needs a non-empty consumer");
-      }
-      if (!Number.isInteger(input.maxAttempts) || input.maxAttempts < 1) {
-        throw invalid(`maxAttempts must be an integer >= 1, got ${String(input.maxAttempts)}`);
-      }
+      checkRecordInput(input, MEMORY_COMPONENT);
       if (!facts.has(input.event)) facts.set(input.event, encodeEnvelope(input.event));
     }
     const now = this.#ctx.now();
