@@ -1,6 +1,9 @@
 // The one test preset: two projects per package.
 //   unit         src/**/*.test.ts (no network) + type tests src/**/*.test-d.ts
 //   integration  test/**/*.int.test.ts (real PostgreSQL / Redis / NATS / SQLite files)
+//   serial       test/**/*.serial.test.ts: tests that disturb a shared server (restart it, pause
+//                every client). The root `pnpm test` runs them after everything else, one package
+//                at a time (`turbo run test:serial --concurrency=1`), files one after another.
 // Sources of sibling packages are used directly through the `@eventferry/source` export condition,
 // so tests never need a build.
 import { defineConfig } from "vitest/config";
@@ -31,6 +34,17 @@ export function definePackageTestConfig(options = {}) {
             name: "integration",
             include: ["test/**/*.int.test.ts"],
             testTimeout: options.integrationTimeout ?? 60_000,
+            hookTimeout: 60_000,
+          },
+        },
+        {
+          extends: true,
+          test: {
+            name: "serial",
+            include: ["test/**/*.serial.test.ts"],
+            pool: "forks",
+            poolOptions: { forks: { singleFork: true } },
+            testTimeout: options.integrationTimeout ?? 120_000,
             hookTimeout: 60_000,
           },
         },
