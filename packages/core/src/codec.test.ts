@@ -332,6 +332,22 @@ describe("decodeEvent bad input", () => {
       }),
       /__proto__/,
     ],
+    ["U+0000 in a data string", JSON.stringify({ ...valid, data: { name: "a\u0000b" } }), /U\+0000/],
+    ["U+0000 in a data key", JSON.stringify({ ...valid, data: { "a\u0000": 1 } }), /U\+0000/],
+    ["U+0000 in the id", JSON.stringify({ ...valid, id: "e\u0000" }), /U\+0000/],
+    ["U+0000 in the key", JSON.stringify({ ...valid, key: "k\u0000" }), /U\+0000/],
+    ["U+0000 in metadata", JSON.stringify({ ...valid, metadata: { a: "\u0000" } }), /U\+0000/],
+    [
+      "U+0000 in a snake payload string",
+      JSON.stringify({
+        event_id: "e",
+        event_type: "a",
+        occurred_on: "2024-05-01",
+        payload: '{"x":"\\u0000"}',
+      }),
+      /U\+0000/,
+    ],
+    ["U+0000 in a flattened id field", { id: "e\u0000", type: "a", occurredAt: "2024-05-01" }, /U\+0000/],
     ["binary garbage", String.fromCharCode(...Array.from({ length: 512 }, (_, i) => (i * 7919 + 13) % 256))],
     ["NUL bytes", "\u0000\u0000{\u0000}"],
     ["lone surrogates", '\ud800{"id":"\udfff"}'],
@@ -524,6 +540,11 @@ describe("encodeEvent refusals", () => {
       "VALIDATION_FAILED",
       /constructor/,
     );
+    expectCode(() => encodeEvent({ ...full, data: { name: "a\u0000b" } }), "VALIDATION_FAILED", /U\+0000/);
+    // A backslash followed by "u0000" is not a NUL.
+    expect(decodeEvent(encodeEvent({ ...full, data: { path: "C:\\u0000" } }).payload).data).toEqual({
+      path: "C:\\u0000",
+    });
   });
 });
 

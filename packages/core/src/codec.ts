@@ -72,7 +72,8 @@ export function resolveCodecLimits(limits: CodecLimits = {}): Required<CodecLimi
  * MUST only return what {@link decodeEvent} accepts with the same limits: it throws a
  * {@link ValidationError} with code `PAYLOAD_TOO_LARGE` when the document is over `maxBytes`, and
  * `VALIDATION_FAILED` when `data` cannot be serialised (a `BigInt`, a cycle), nests deeper than
- * `maxDepth`, or holds a key named `__proto__`, `constructor` or `prototype`.
+ * `maxDepth`, holds a key named `__proto__`, `constructor` or `prototype`, or a U+0000 (NUL)
+ * character in a key or string.
  *
  * @example
  * const encoded = encodeEvent(createEnvelope(OrderCreated, { orderId: "o-1", total: 42 }));
@@ -148,8 +149,9 @@ export function encodeEvent(
  * object, a missing or ill-typed field (id a non-empty string of at most 255 characters, type a
  * valid event type, occurredAt an ISO-8601 date, priority an integer 1…5, schemaVersion an
  * integer >= 1, key a string, metadata a map of strings), nesting deeper than `maxDepth`
- * (checked on the raw text before parsing), or a key named `__proto__`, `constructor` or
- * `prototype` anywhere in the document.
+ * (checked on the raw text before parsing), a key named `__proto__`, `constructor` or
+ * `prototype` anywhere in the document, or a U+0000 (NUL) character in any key or string
+ * (PostgreSQL cannot store one; rejected on every store alike).
  *
  * @example
  * const envelope = decodeEvent(delivery.event.payload);
@@ -353,6 +355,7 @@ function parseJson(text: string, what: string, maxDepth: number): unknown {
     if (cause instanceof ForbiddenKey) {
       return fail(`${what} has a forbidden key ${JSON.stringify(cause.key)} (prototype pollution)`);
     }
+    if (cause instanceof NulCharacter) return fail(`${what} ${NUL_PROBLEM}`);
     return fail(`${what} is not valid JSON`, cause);
   }
 }
@@ -406,9 +409,22 @@ class ForbiddenKey extends Error {
   }
 }
 
+/** A U+0000 in a key or string: stores cannot keep it (PostgreSQL refuses it in text and jsonb). */
+class NulCharacter extends Error {}
+
+const NUL_PROBLEM = "holds a U+0000 (NUL) character, which stores cannot keep (PostgreSQL refuses it)";
+
 function rejectForbiddenKeys(key: string, value: unknown): unknown {
   if (key === "__proto__" || key === "constructor" || key === "prototype") throw new ForbiddenKey(key);
+  if (key.indexOf("\0") !== -1 || (typeof value === "string" && value.indexOf("\0") !== -1)) {
+    throw new NulCharacter();
+  }
   return value;
+}
+
+/** A string field that must not hold U+0000 (ids, keys, metadata: kept in text columns). */
+function checkNoNul(value: string, field: string): void {
+  if (value.indexOf("\0") !== -1) fieldError(field, NUL_PROBLEM);
 }
 
 /** A forbidden key in an already-valid JSON text, or `undefined` (for the encoder). */
@@ -418,6 +434,7 @@ function forbiddenKeyIn(text: string): string | undefined {
     JSON.parse(text, rejectForbiddenKeys);
   } catch (cause) {
     if (cause instanceof ForbiddenKey) return `data has a forbidden key ${JSON.stringify(cause.key)}`;
+    if (cause instanceof NulCharacter) return `the event ${NUL_PROBLEM}`;
     throw cause;
   }
   return undefined;
@@ -452,6 +469,7 @@ function toEnvelope(raw: RawFields, f: FieldNames, stringNumbers: boolean): Unty
       id === undefined ? "is missing" : `must be a non-empty string of at most ${MAX_ID_LENGTH} characters`,
     );
   }
+  checkNoNul(id, f.id);
   const type = raw.type;
   if (typeof type !== "string" || !isKnownValidType(type)) {
     fieldError(
@@ -487,6 +505,7 @@ function toEnvelope(raw: RawFields, f: FieldNames, stringNumbers: boolean): Unty
     if (typeof key !== "string" || key.length > MAX_ID_LENGTH) {
       fieldError(f.key, `must be a string of at most ${MAX_ID_LENGTH} characters`);
     }
+    checkNoNul(key, f.key);
     if (key === "") key = undefined;
   }
 
@@ -509,6 +528,7 @@ function toEnvelope(raw: RawFields, f: FieldNames, stringNumbers: boolean): Unty
 function optionalString(value: unknown, field: string): string | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== "string") fieldError(field, "must be a string");
+  checkNoNul(value, field);
   return value;
 }
 
@@ -517,8 +537,11 @@ function stringMap(value: unknown, field: string): Readonly<Record<string, strin
   if (typeof value !== "object" || Array.isArray(value)) fieldError(field, "must be an object of strings");
   const map = value as Record<string, unknown>;
   for (const k in map) {
-    if (typeof map[k] !== "string")
+    const v = map[k];
+    if (typeof v !== "string")
       fieldError(field, `must be an object of strings (${JSON.stringify(k)} is not)`);
+    checkNoNul(k, field);
+    checkNoNul(v, field);
   }
   return map as Readonly<Record<string, string>>;
 }

@@ -11,7 +11,10 @@ export interface PluginContext {
   /** The store and transport names, e.g. `sqlite`, `redis`. */
   readonly storeName: string;
   readonly transportName: string;
-  /** Inbox depth per status, for gauges. */
+  /**
+   * Inbox depth per status (`pending`, `scheduled`, `inFlight`, `completed`, `dead`), and
+   * `oldestPendingAgeMs` when something is pending, for gauges.
+   */
   inboxStats(): Promise<Readonly<Record<string, number>>>;
 }
 
