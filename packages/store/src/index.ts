@@ -1,6 +1,12 @@
 // @eventferry/store — the Store contract and the in-memory store.
 
-export { copyAttemptError, LEASE_EXPIRED_ERROR_NAME, LEASE_EXPIRED_REASON } from "./attempt-error.js";
+export {
+  copyAttemptError,
+  LEASE_EXPIRED_ERROR_NAME,
+  LEASE_EXPIRED_REASON,
+  toAttemptError,
+  withoutNul,
+} from "./attempt-error.js";
 export { checkBatchCreate, checkRecordInput } from "./input-checks.js";
 export {
   createMemoryStore,

@@ -75,6 +75,12 @@ export interface InboxEntry {
   readonly leaseToken: string;
   /** When the lease ends (store clock, ISO-8601). */
   readonly leaseExpiresAt: string;
+  /**
+   * True when the previous attempt ended by its lease expiring — the worker crashed or stalled
+   * while running it. An engine can run such an entry alone, so that an event that crashes the
+   * process does not take other events' attempts with it. Absent counts as false.
+   */
+  readonly lastAttemptExpired?: boolean;
 }
 
 export interface ClaimParams {
@@ -176,6 +182,14 @@ export interface InboxStore {
    */
   release(params: { entries: readonly LeaseRef[] }): Promise<CompleteOutcome[]>;
   stats(params?: { consumers?: readonly string[] | undefined }): Promise<InboxStats>;
+  /**
+   * Deletes completed entries finished at or before `now - olderThanMs` (store clock),
+   * at most `limit` per call, oldest first; resolves with how many were deleted. Pending, in-flight
+   * and dead entries are never deleted. A deleted entry no longer deduplicates: a redelivery of its
+   * event after this is recorded and handled again, so keep `olderThanMs` well above how late a
+   * transport may redeliver (minutes) — the inbox's default retention is 7 days.
+   */
+  prune(params: { olderThanMs: number; limit?: number | undefined }): Promise<number>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -339,7 +353,76 @@ export interface StoreTx<TClient = unknown> {
    */
   readonly inbox: Pick<InboxStore, "complete">;
   readonly outbox: Pick<OutboxStore, "add">;
+  /**
+   * The single-write path of the inbox, where the store offers it (optional: an inbox falls back to
+   * record → claim → complete without it). A store that offers it passes the `admit.*` cases of the
+   * conformance suite.
+   */
+  readonly admission?: InboxAdmission<TClient> | undefined;
 }
+
+/**
+ * Admission: record inbox entries inside a transaction and handle the ones that can be handled at
+ * once in the same transaction, so that an event costs one write — its entry, inserted already
+ * completed — instead of an insert, a claim and an update.
+ *
+ * The caller (the inbox) runs, for each input admitted `run`, in order, its handler inside
+ * {@link InboxAdmission.savepoint}; when a handler fails (or is not run, e.g. because an earlier
+ * entry of its key failed) it calls {@link InboxAdmission.reopen} for it before the transaction
+ * ends. If the transaction rolls back, nothing was recorded: the transport redelivers.
+ */
+export interface InboxAdmission<TClient = unknown> {
+  /**
+   * Records `entries` like {@link InboxStore.record} (idempotent by consumer + event id, in input
+   * order), inside the transaction. Returns one outcome per input, in order:
+   *
+   * - `run` — inserted already **completed**, at attempt 1, with `id`. Given only when the event is
+   *   due (no `deliverAt`, or `deliverAt` not after the store's now) and no unfinished entry
+   *   (pending or in flight) of the same consumer and key exists, neither stored nor earlier in
+   *   this call. A concurrent admission of the same event waits for this transaction (a unique
+   *   index) and then reports `duplicate`; concurrent admissions of one key are serialised, so two
+   *   transactions never both `run` entries of one key at once.
+   * - `recorded` — inserted pending, exactly as `record` would (a claim hands it out later).
+   * - `duplicate` — the pair exists already (also when it is completed or dead).
+   */
+  admit(params: { entries: readonly InboxRecordInput[] }): Promise<AdmitOutcome[]>;
+  /**
+   * Turns entries admitted `run` in this transaction back into work: with `error`, attempt 1
+   * failed (added to the history) and the entry is retried after `retryInMs` — or dead-lettered
+   * when `deadLetter` is true or `maxAttempts` is 1; without `error`, the entry becomes pending at
+   * attempt 0 (it was not run). One round trip per call.
+   */
+  reopen(params: { entries: readonly ReopenInput[] }): Promise<ReopenOutcome[]>;
+  /**
+   * Runs `fn` in a nested transaction (a savepoint): when `fn` throws, only the writes made
+   * inside it are undone and the error is rethrown; the outer transaction goes on. The nested
+   * `tx` writes through the same connection. A store MAY open the savepoint lazily, on the
+   * first write, so a handler that writes nothing costs nothing.
+   */
+  savepoint<T>(fn: (tx: StoreTx<TClient>) => Promise<T>): Promise<T>;
+}
+
+/** One outcome of {@link InboxAdmission.admit}. */
+export type AdmitOutcome =
+  | { readonly kind: "run"; readonly id: string }
+  | { readonly kind: "recorded" }
+  | { readonly kind: "duplicate" };
+
+/** One input of {@link InboxAdmission.reopen}. */
+export interface ReopenInput {
+  /** The id of an entry admitted `run` in this transaction. */
+  readonly id: string;
+  /** The failure of attempt 1; absent when the entry was not run. */
+  readonly error?: AttemptError | undefined;
+  /** Retry after this many ms (store clock). @default 0 */
+  readonly retryInMs?: number | undefined;
+  readonly deadLetter?: boolean | undefined;
+  /** Dead-letter reason. @default `max attempts (N) reached` or `dead-lettered after attempt 1: …` */
+  readonly reason?: string | undefined;
+}
+
+/** What {@link InboxAdmission.reopen} did to one entry; `unknown` when no completed entry of this id exists. */
+export type ReopenOutcome = "retry-scheduled" | "dead-lettered" | "requeued" | "unknown";
 
 export interface StoreFeatures {
   /** Other processes may share this store (SQLite file, PostgreSQL). */
@@ -359,6 +442,20 @@ export interface Store<TClient = unknown> {
    * back when it throws (rejecting with the error it threw).
    */
   transaction<T>(fn: (tx: StoreTx<TClient>) => Promise<T>): Promise<T>;
+  /**
+   * Optional: a {@link StoreTx} writing through `client`, a connection the caller holds inside a
+   * transaction of their own (after their `BEGIN`). The store never begins, commits, rolls back or
+   * releases it: what `tx.outbox.add` (or `append`) writes exists if and only if the caller's
+   * transaction commits. Offered where the driver allows it (PostgreSQL).
+   *
+   * @example
+   * const client = await pool.connect();
+   * await client.query("BEGIN");
+   * await client.query("INSERT INTO orders …");
+   * await publishInTransaction(store.joinTransaction!(client), "events", [event]);
+   * await client.query("COMMIT");
+   */
+  joinTransaction?(client: TClient): StoreTx<TClient>;
   /** Appends to the log. MUST be idempotent by event id. One round trip per call. */
   append(events: readonly EventEnvelope[]): Promise<AppendResult>;
   /** Reads the log in position order. */

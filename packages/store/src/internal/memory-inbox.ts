@@ -258,6 +258,7 @@ export class MemoryInbox implements InboxStore {
         maxAttempts: rec.maxAttempts,
         leaseToken: token,
         leaseExpiresAt: iso(rec.leaseExpiresAt),
+        lastAttemptExpired: rec.lastError?.name === LEASE_EXPIRED_ERROR_NAME,
       });
     }
     if (changed) this.#ctx.changes.notify();
@@ -603,23 +604,55 @@ export class MemoryInbox implements InboxStore {
     }
   }
 
+  async prune(params: { olderThanMs: number; limit?: number | undefined }): Promise<number> {
+    const olderThanMs = params?.olderThanMs;
+    if (!Number.isFinite(olderThanMs) || olderThanMs < 0) {
+      throw new ValidationError(
+        componentMessage(MEMORY_COMPONENT, `prune needs olderThanMs >= 0, got ${String(olderThanMs)}`),
+      );
+    }
+    const limit = params.limit ?? 10_000;
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new ValidationError(
+        componentMessage(MEMORY_COMPONENT, `prune limit must be an integer >= 1, got ${String(limit)}`),
+      );
+    }
+    this.#ctx.ensureOpen();
+    const cutoff = this.#ctx.now() - olderThanMs;
+    let deleted = 0;
+    while (deleted < limit) {
+      const oldest = this.#completedOrder.first();
+      if (!oldest) break;
+      if (oldest.status === "completed" && oldest.finishedAt > cutoff) break;
+      this.#completedOrder.shift();
+      if (this.#drop(oldest)) deleted++;
+    }
+    return deleted;
+  }
+
   /** Drops the oldest completed entries beyond `retainCompleted`, remembering their pairs. */
   #prune(): void {
-    const { retainCompleted, dedupeWindow } = this.#options;
+    const { retainCompleted } = this.#options;
     while (this.#completedOrder.length > retainCompleted) {
-      const old = this.#completedOrder.shift() as InboxRecord;
-      if (old.status !== "completed") continue;
-      this.#entries.delete(old.id);
-      this.#pairs.delete(old.pairKey);
-      this.#index(old.consumer).completed--;
-      if (dedupeWindow > 0) {
-        this.#forgotten.add(old.pairKey);
-        this.#forgottenOrder.push(old.pairKey);
-        while (this.#forgottenOrder.length > dedupeWindow) {
-          this.#forgotten.delete(this.#forgottenOrder.shift() as string);
-        }
+      this.#drop(this.#completedOrder.shift() as InboxRecord);
+    }
+  }
+
+  /** Forgets a completed entry (its pair stays in the dedupe window). False when it is not completed any more. */
+  #drop(old: InboxRecord): boolean {
+    const { dedupeWindow } = this.#options;
+    if (old.status !== "completed") return false;
+    this.#entries.delete(old.id);
+    this.#pairs.delete(old.pairKey);
+    this.#index(old.consumer).completed--;
+    if (dedupeWindow > 0) {
+      this.#forgotten.add(old.pairKey);
+      this.#forgottenOrder.push(old.pairKey);
+      while (this.#forgottenOrder.length > dedupeWindow) {
+        this.#forgotten.delete(this.#forgottenOrder.shift() as string);
       }
     }
+    return true;
   }
 }
 

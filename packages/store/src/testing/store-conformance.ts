@@ -1,4 +1,5 @@
-import { describe, it } from "vitest";
+import { describe, type ExpectStatic, it } from "vitest";
+import { admissionCases } from "../internal/conformance/admission-cases.js";
 import { deadLetterCases } from "../internal/conformance/dead-letter-cases.js";
 import { inboxCases } from "../internal/conformance/inbox-cases.js";
 import { logCases } from "../internal/conformance/log-cases.js";
@@ -46,6 +47,13 @@ export interface StoreConformanceOptions {
    * @default true
    */
   concurrent?: boolean;
+  /**
+   * Whether the store offers the optional single-write path (`tx.admission`, see
+   * `InboxAdmission`). When true, the `admit.*` cases run. When false, they are not registered
+   * and the suite checks instead that `tx.admission` is absent (a store must not half-offer it).
+   * @default true
+   */
+  admission?: boolean;
   /** Per-case timeout. Cases take well under 2 s on a local database. @default 15_000 */
   timeoutMs?: number;
 }
@@ -57,6 +65,7 @@ const cases: readonly ConformanceCase[] = [
   ...outboxCases,
   ...deadLetterCases,
   ...miscCases,
+  ...admissionCases,
 ];
 
 /**
@@ -64,6 +73,16 @@ const cases: readonly ConformanceCase[] = [
  * `skip` takes them.
  */
 export const storeConformanceCases: readonly string[] = Object.freeze(cases.map((c) => c.id));
+
+const absentCase: ConformanceCase = {
+  id: "admit.absent",
+  title: "no admission in transactions",
+  async run({ store, expect }) {
+    await store.transaction(async (tx) => {
+      expect(tx.admission).toBeUndefined();
+    });
+  },
+};
 
 let sequence = 0;
 
@@ -107,26 +126,39 @@ export function describeStoreConformance(name: string, options: StoreConformance
   const group = options.concurrent === false ? describe : describe.concurrent;
   const timeout = options.timeoutMs ?? 15_000;
 
+  const admissionOffered = options.admission ?? true;
+  const selected = admissionOffered ? cases : cases.filter((c) => !admissionCases.includes(c));
+  const run =
+    (c: ConformanceCase) =>
+    async ({ expect }: { expect: ExpectStatic }) => {
+      const id = testId(c.id);
+      const store = await options.create({ id });
+      try {
+        await c.run({ store, expect, id, txWrite: options.txWrite });
+      } finally {
+        try {
+          await options.cleanup?.({ id, store });
+        } finally {
+          await store.close();
+        }
+      }
+    };
+
   group(`store conformance: ${name}`, () => {
-    for (const c of cases) {
+    if (!admissionOffered) {
+      it(
+        "admit.absent: a store that declares no admission has none in its transactions",
+        { timeout },
+        run(absentCase),
+      );
+    }
+    for (const c of selected) {
       const reason = skip[c.id];
       if (reason !== undefined) {
         it.skip(`${c.id}: ${c.title} (skipped: ${reason})`, () => {});
         continue;
       }
-      it(`${c.id}: ${c.title}`, { timeout }, async ({ expect }) => {
-        const id = testId(c.id);
-        const store = await options.create({ id });
-        try {
-          await c.run({ store, expect, id, txWrite: options.txWrite });
-        } finally {
-          try {
-            await options.cleanup?.({ id, store });
-          } finally {
-            await store.close();
-          }
-        }
-      });
+      it(`${c.id}: ${c.title}`, { timeout }, run(c));
     }
   });
 }

@@ -123,6 +123,41 @@ export const deadLetterCases: readonly ConformanceCase[] = [
     },
   },
   {
+    id: "dead.nul",
+    title:
+      "a raw payload, reason or error holding U+0000 (binary garbage) is stored readable — kept, or with U+FFFD in its place — and a failure with such an error is recorded",
+    async run({ store, expect }) {
+      const nul = "\u0000";
+      const readable = (text: string | undefined, expected: string): boolean =>
+        text === expected || text === expected.replaceAll(nul, "\ufffd");
+      const id = await store.deadLetters.add({
+        consumer: C1,
+        raw: `\u00ff${nul}garbage${nul}`,
+        reason: `undecodable: byte ${nul}`,
+        error: attemptError(`Unexpected token ${nul} in JSON`),
+      });
+      const got = await store.deadLetters.get({ id });
+      expect(readable(got?.raw, `\u00ff${nul}garbage${nul}`)).toBe(true);
+      expect(readable(got?.reason, `undecodable: byte ${nul}`)).toBe(true);
+      expect(readable(got?.error?.message, `Unexpected token ${nul} in JSON`)).toBe(true);
+
+      const event = makeEvent();
+      await record(store, C1, [event], 1);
+      const [entry] = await claim(store, C1);
+      expect(
+        await store.inbox.fail({
+          ...ref(entry as InboxEntry),
+          error: attemptError(`handler quoted ${nul}`),
+          deadLetter: true,
+          reason: `bad ${nul} input`,
+        }),
+      ).toBe("dead-lettered");
+      const [dead] = (await store.deadLetters.list({ consumer: C1 })).filter((d) => d.event?.id === event.id);
+      expect(readable(dead?.reason, `bad ${nul} input`)).toBe(true);
+      expect(readable(dead?.error?.message, `handler quoted ${nul}`)).toBe(true);
+    },
+  },
+  {
     id: "dead.add-raw",
     title: "add records an undecodable message (raw + reason) or an unhandled event; neither can be retried",
     async run({ store, expect }) {

@@ -15,6 +15,11 @@ export const LONG_LEASE_MS = 30_000;
 export const SHORT_LEASE_MS = 250;
 /** For cases that check an entry is still leased after a few round trips: long enough under load. */
 export const CHECK_LEASE_MS = 1_500;
+/**
+ * A retry delay or a delivery delay that a case checks is still in the future after a few round
+ * trips: long enough on a loaded machine (300 ms was not, with a CI run beside other work).
+ */
+export const WAIT_MS = 1_500;
 /** Slack added after a store-clock instant before relying on it having passed. */
 const CLOCK_SLACK_MS = 5;
 

@@ -13,6 +13,7 @@ import {
   SHORT_LEASE_MS,
   sleep,
   storeMs,
+  WAIT_MS,
   waitForStoreTime,
   waitPastLease,
 } from "./helpers.js";
@@ -177,17 +178,60 @@ export const inboxCases: readonly ConformanceCase[] = [
 
       // A scheduled retry of a2 still blocks a3.
       expect(
-        await store.inbox.fail({ ...ref(second[0] as InboxEntry), error: attemptError("x"), retryInMs: 300 }),
+        await store.inbox.fail({
+          ...ref(second[0] as InboxEntry),
+          error: attemptError("x"),
+          retryInMs: WAIT_MS,
+        }),
       ).toBe("retry-scheduled");
       const failedAt = await storeMs(store);
       expect(await claim(store, C1, 10)).toEqual([]);
-      await waitForStoreTime(store, failedAt + 300);
+      await waitForStoreTime(store, failedAt + WAIT_MS);
       const third = await claim(store, C1, 10);
       expect(third.map((e) => [e.event.id, e.attempt])).toEqual([[a2.id, 2]]);
 
       // Dead-lettering a2 unblocks a3.
       await store.inbox.fail({ ...ref(third[0] as InboxEntry), error: attemptError("y"), deadLetter: true });
       expect(eventIds(await claim(store, C1, 10))).toEqual([a3.id]);
+    },
+  },
+  {
+    id: "inbox.busy-key-front",
+    title:
+      "ready keys queued behind 3,000 entries of a busy key are claimed; the busy key's later entries and a key waiting for its retry are not; priority still orders the claim",
+    async run({ store, expect }) {
+      // The front of the queue: 3,000 entries of one key, then a key of 200 entries, then four keys.
+      const busy = makeEvents(3_000, { key: "busy" });
+      const waiting = makeEvents(200, { key: "waiting" });
+      const others = ["k1", "k2", "k3", "k4"].flatMap((key) => makeEvents(2, { key }));
+      for (let i = 0; i < busy.length; i += 1_000) await record(store, C1, busy.slice(i, i + 1_000));
+      await record(store, C1, [...waiting, ...others]);
+
+      // The busy key's first entry, then the waiting key's first, which fails with a retry a minute away.
+      expect(eventIds(await claim(store, C1, 1))).toEqual([busy[0]?.id]);
+      const [waitingHead] = await claim(store, C1, 1);
+      expect(waitingHead?.event.id).toBe(waiting[0]?.id);
+      expect(
+        await store.inbox.fail({
+          ...ref(waitingHead as InboxEntry),
+          error: attemptError("later"),
+          retryInMs: 60_000,
+        }),
+      ).toBe("retry-scheduled");
+
+      // Everything at the front is blocked now; the four keys behind it are ready.
+      const claimed = await claim(store, C1, 10);
+      expect(eventIds(claimed).sort()).toEqual(
+        ["k1", "k2", "k3", "k4"].map((key) => others.find((e) => e.key === key)?.id).sort(),
+      );
+      expect(await claim(store, C1, 10)).toEqual([]);
+
+      // A high-priority key recorded last is claimed before the low-priority one recorded before it.
+      const low = makeEvent({ key: "low", priority: 5 });
+      const high = makeEvent({ key: "high", priority: 1 });
+      await record(store, C1, [low, high]);
+      expect(eventIds(await claim(store, C1, 1))).toEqual([high.id]);
+      expect(eventIds(await claim(store, C1, 10))).toEqual([low.id]);
     },
   },
   {
@@ -237,7 +281,7 @@ export const inboxCases: readonly ConformanceCase[] = [
     title: "an entry with deliverAt in the future (store clock) is not claimable until then",
     async run({ store, expect }) {
       const now = await storeMs(store);
-      const dueAt = now + 300;
+      const dueAt = now + WAIT_MS;
       const delayed = makeEvent({ deliverAt: new Date(dueAt).toISOString() });
       const immediate = makeEvent();
       await record(store, C1, [delayed, immediate]);
@@ -330,13 +374,13 @@ export const inboxCases: readonly ConformanceCase[] = [
       const event = makeEvent();
       await record(store, C1, [event], 3);
       const [entry] = (await claim(store, C1)) as [InboxEntry];
-      expect(await store.inbox.fail({ ...ref(entry), error: attemptError("boom"), retryInMs: 300 })).toBe(
+      expect(await store.inbox.fail({ ...ref(entry), error: attemptError("boom"), retryInMs: WAIT_MS })).toBe(
         "retry-scheduled",
       );
       const failedAt = await storeMs(store);
       expect(await claim(store, C1)).toEqual([]);
       expect(await store.inbox.stats()).toMatchObject({ pending: 1, scheduled: 1, inFlight: 0, dead: 0 });
-      await waitForStoreTime(store, failedAt + 300);
+      await waitForStoreTime(store, failedAt + WAIT_MS);
       expect(await store.inbox.stats()).toMatchObject({ pending: 1, scheduled: 0 });
       const [retry] = (await claim(store, C1)) as [InboxEntry];
       expect(retry).toBeDefined();
@@ -549,6 +593,50 @@ export const inboxCases: readonly ConformanceCase[] = [
       expect(new Set(claimedIds).size).toBe(500);
       expect(new Set(claimedEvents)).toEqual(new Set(events.map((e) => e.id)));
       expect(await store.inbox.stats()).toMatchObject({ pending: 0, inFlight: 0, completed: 500 });
+    },
+  },
+  {
+    id: "inbox.last-attempt-expired",
+    title:
+      "a claim says whether the previous attempt ended by lease expiry (a crashed worker), and not after a fail()",
+    async run({ store, expect }) {
+      await record(store, "c1", [makeEvent()]);
+      const [first] = (await claim(store, "c1", 10, SHORT_LEASE_MS)) as [InboxEntry];
+      expect(first.lastAttemptExpired ?? false).toBe(false);
+      await waitPastLease(store, first);
+      const [second] = (await claim(store, "c1", 10, LONG_LEASE_MS)) as [InboxEntry];
+      expect(second.attempt).toBe(2);
+      expect(second.lastAttemptExpired).toBe(true);
+      expect(
+        await store.inbox.fail({ ...ref(second), error: attemptError("handled failure"), retryInMs: 0 }),
+      ).toBe("retry-scheduled");
+      const [third] = (await claim(store, "c1")) as [InboxEntry];
+      expect(third.attempt).toBe(3);
+      expect(third.lastAttemptExpired ?? false).toBe(false);
+    },
+  },
+  {
+    id: "inbox.prune",
+    title:
+      "prune deletes completed entries older than olderThanMs (store clock), oldest first, at most limit; never pending, in-flight or dead ones",
+    async run({ store, expect }) {
+      await record(store, "c1", makeEvents(4));
+      const claimed = await claim(store, "c1");
+      const [a, b, c, d] = claimed as [InboxEntry, InboxEntry, InboxEntry, InboxEntry];
+      expect(await store.inbox.complete({ entries: [ref(a), ref(b)] })).toEqual(["completed", "completed"]);
+      expect(await store.inbox.fail({ ...ref(c), error: attemptError("fatal"), deadLetter: true })).toBe(
+        "dead-lettered",
+      );
+      // d stays in flight; one more entry stays pending.
+      await record(store, "c1", [makeEvent()]);
+      expect(await store.inbox.prune({ olderThanMs: 60_000 })).toBe(0); // too young
+      await sleep(300);
+      expect(await store.inbox.prune({ olderThanMs: 200, limit: 1 })).toBe(1);
+      expect(await store.inbox.prune({ olderThanMs: 200 })).toBe(1);
+      expect(await store.inbox.prune({ olderThanMs: 200 })).toBe(0);
+      expect(await store.inbox.stats()).toMatchObject({ completed: 0, dead: 1, inFlight: 1, pending: 1 });
+      expect(await store.inbox.complete({ entries: [ref(d)] })).toEqual(["completed"]);
+      await expect(store.inbox.prune({ olderThanMs: -1 })).rejects.toThrow();
     },
   },
 ];
