@@ -184,6 +184,11 @@ export function createSqliteStore(options: SqliteStoreOptions): SqliteStore {
     append: (events) => log.append(events),
     inbox: { complete: (params) => inbox.complete(params) },
     outbox: { add: (params) => outbox.add(params) },
+    admission: {
+      admit: (params) => inbox.admit(params),
+      reopen: (params) => inbox.reopen(params),
+      savepoint: (fn) => ctx.savepoint(() => fn(storeTx)),
+    },
   };
 
   const store: SqliteStore = {

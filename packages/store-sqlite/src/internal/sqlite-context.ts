@@ -107,6 +107,35 @@ export class SqliteContext {
   }
 
   /**
+   * Runs `fn` inside a savepoint of the current transaction: when it throws, its writes are rolled
+   * back (the transaction goes on) and the error is rethrown. Savepoints cost no I/O in SQLite.
+   */
+  async savepoint<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.inTransaction) {
+      throw new EventferryError(
+        "STORE_FAILED",
+        componentMessage(SQLITE_COMPONENT, "savepoint outside a transaction"),
+      );
+    }
+    // One name, prepared once: savepoints of one name nest (RELEASE and ROLLBACK TO take the
+    // innermost), and a prepared statement skips parsing on every handler run.
+    const db = this.db;
+    this.stmt("SAVEPOINT ef_sp").run();
+    let result: T;
+    try {
+      result = await fn();
+    } catch (error) {
+      if (db.inTransaction) {
+        this.stmt("ROLLBACK TO ef_sp").run();
+        this.stmt("RELEASE ef_sp").run();
+      }
+      throw error;
+    }
+    this.stmt("RELEASE ef_sp").run();
+    return result;
+  }
+
+  /**
    * Runs `fn` in one `BEGIN IMMEDIATE` transaction holding the mutex for its whole duration:
    * other operations of this store wait; store calls made inside `fn`'s async context join it.
    */

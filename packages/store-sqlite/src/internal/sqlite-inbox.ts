@@ -1,4 +1,5 @@
 import type {
+  AdmitOutcome,
   ClaimParams,
   CompleteOutcome,
   FailOutcome,
@@ -9,6 +10,8 @@ import type {
   InboxStore,
   LeaseRef,
   RecordResult,
+  ReopenInput,
+  ReopenOutcome,
 } from "@eventferry/store";
 import {
   checkRecordInput,
@@ -22,6 +25,21 @@ import { decodeEnvelope, type EnvelopeFacts, encodeEnvelope, invalid, iso, numbe
 import { newId } from "./ids.js";
 import type { SqliteContext } from "./sqlite-context.js";
 
+interface CandidateRow {
+  seq: number;
+  priority: number;
+  due_ms: number;
+  head: number;
+}
+
+/** How many pending rows, in claim order, a claim examines before it walks the keys instead. */
+export function claimScanBound(limit: number): number {
+  return limit * 2 + 100;
+}
+
+/** At most this many keys are visited by one claim's walk over keys. */
+export const CLAIM_KEY_WALK_CAP = 1_000;
+
 interface ClaimedRow {
   id: string;
   seq: number;
@@ -33,6 +51,7 @@ interface ClaimedRow {
   lease_expires_ms: number;
   priority: number;
   due_ms: number;
+  expired_last: number;
 }
 
 function refsJson(entries: readonly LeaseRef[] | undefined): string {
@@ -102,6 +121,120 @@ export class SqliteInbox implements InboxStore {
     return result;
   }
 
+  /**
+   * {@link InboxAdmission.admit}, inside the store's transaction (which holds SQLite's one write
+   * lock, so admissions of one key never overlap).
+   */
+  async admit(params: { entries: readonly InboxRecordInput[] }): Promise<AdmitOutcome[]> {
+    const inputs = params?.entries ?? [];
+    const facts = new Map<object, EnvelopeFacts>();
+    for (const input of inputs) {
+      checkRecordInput(input, SQLITE_COMPONENT);
+      if (!facts.has(input.event)) facts.set(input.event, encodeEnvelope(input.event));
+    }
+    this.#ctx.ensureOpen();
+    if (inputs.length === 0) return [];
+    const inbox = this.#ctx.t("inbox");
+    const result = await this.#ctx.write("inbox.admit", () => {
+      const now = this.#ctx.nowMs();
+      const unfinished = this.#ctx.stmt(
+        `SELECT 1 FROM ${inbox} WHERE consumer = ? AND key = ? AND status IN ('pending', 'in-flight') LIMIT 1`,
+      );
+      const insert = this.#ctx.stmt(
+        `INSERT INTO ${inbox} (id, consumer, event_id, type, key, priority, occurred_at, occurred_ms, max_attempts,
+                               status, due_ms, attempt, finished_ms, json)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (consumer, event_id) DO NOTHING`,
+      );
+      // (consumer, key) → true while an unfinished entry of the key exists (stored or recorded here).
+      const blocked = new Map<string, boolean>();
+      let pending = 0;
+      const outcomes = inputs.map((input): AdmitOutcome => {
+        const f = facts.get(input.event) as EnvelopeFacts;
+        const pair = f.key === null ? undefined : `${input.consumer}\u0000${f.key}`;
+        let isBlocked = false;
+        if (pair !== undefined) {
+          let known = blocked.get(pair);
+          if (known === undefined) {
+            known = unfinished.get(input.consumer, f.key) !== undefined;
+            blocked.set(pair, known);
+          }
+          isBlocked = known;
+        }
+        const run = !isBlocked && (f.deliverMs === null || f.deliverMs <= now);
+        const id = newId();
+        const inserted =
+          insert.run(
+            id,
+            input.consumer,
+            f.id,
+            f.type,
+            f.key,
+            f.priority,
+            f.occurredAt,
+            f.occurredMs,
+            input.maxAttempts,
+            run ? "completed" : "pending",
+            f.deliverMs ?? now,
+            run ? 1 : 0,
+            run ? now : null,
+            f.json,
+          ).changes > 0;
+        if (!inserted) return { kind: "duplicate" };
+        if (run) return { kind: "run", id };
+        pending++;
+        if (pair !== undefined) blocked.set(pair, true);
+        return { kind: "recorded" };
+      });
+      return { outcomes, pending };
+    });
+    if (result.pending > 0) this.#ctx.changed();
+    return result.outcomes;
+  }
+
+  /** {@link InboxAdmission.reopen}, inside the store's transaction. */
+  async reopen(params: { entries: readonly ReopenInput[] }): Promise<ReopenOutcome[]> {
+    const entries = params?.entries ?? [];
+    this.#ctx.ensureOpen();
+    if (entries.length === 0) return [];
+    const inbox = this.#ctx.t("inbox");
+    const outcomes = await this.#ctx.write("inbox.reopen", () => {
+      const now = this.#ctx.nowMs();
+      const find = this.#ctx.stmt(`SELECT max_attempts FROM ${inbox} WHERE id = ? AND status = 'completed'`);
+      const update = this.#ctx.stmt(
+        `UPDATE ${inbox} SET status = ?, attempt = ?, history = ?, last_error = ?, reason = ?, due_ms = coalesce(?, due_ms),
+           finished_ms = ? WHERE id = ?`,
+      );
+      return entries.map((entry): ReopenOutcome => {
+        const id = String(entry?.id);
+        const row = find.get(id) as { max_attempts: number } | undefined;
+        if (!row) return "unknown";
+        if (entry.error === undefined) {
+          update.run("pending", 0, "[]", null, null, null, null, id);
+          return "requeued";
+        }
+        const error = copyAttemptError(entry.error);
+        const history = JSON.stringify([{ attempt: 1, at: iso(now), error }]);
+        if (entry.deadLetter === true || row.max_attempts <= 1) {
+          const reason =
+            entry.reason ??
+            (entry.deadLetter === true
+              ? `dead-lettered after attempt 1: ${error.message}`
+              : `max attempts (${row.max_attempts}) reached`);
+          update.run("dead", 1, history, JSON.stringify(error), reason, null, now, id);
+          return "dead-lettered";
+        }
+        const delay =
+          Number.isFinite(entry.retryInMs) && (entry.retryInMs as number) > 0
+            ? Math.ceil(entry.retryInMs as number)
+            : 0;
+        update.run("pending", 1, history, JSON.stringify(error), null, now + delay, null, id);
+        return "retry-scheduled";
+      });
+    });
+    if (outcomes.some((o) => o === "requeued" || o === "retry-scheduled")) this.#ctx.changed();
+    return outcomes;
+  }
+
   async claim(params: ClaimParams): Promise<InboxEntry[]> {
     const { consumers, limit, leaseMs, worker } = params ?? ({} as ClaimParams);
     if (!Array.isArray(consumers)) throw invalid("claim needs a consumers array");
@@ -115,21 +248,17 @@ export class SqliteInbox implements InboxStore {
     const { rows, dead } = await this.#ctx.write("inbox.claim", () => {
       const now = this.#ctx.nowMs();
       const dead = this.#expireLeases(consumersJson, now);
+      const seqs = this.#candidates(consumers, consumersJson, limit, now);
+      if (seqs.length === 0) return { rows: [] as ClaimedRow[], dead };
       const rows = this.#ctx
         .stmt(
           `UPDATE ${inbox} SET status = 'in-flight', attempt = attempt + 1,
              lease_token = lower(hex(randomblob(16))), lease_expires_ms = ?1 + ?2, worker = ?3
-           WHERE seq IN (
-             SELECT i.seq FROM ${inbox} i
-             WHERE i.status = 'pending' AND i.consumer IN (SELECT value FROM json_each(?4)) AND i.due_ms <= ?1
-               AND i.attempt < i.max_attempts
-               AND (i.key IS NULL OR NOT EXISTS (
-                 SELECT 1 FROM ${inbox} j WHERE j.consumer = i.consumer AND j.key = i.key AND j.seq < i.seq
-                   AND j.status IN ('pending', 'in-flight')))
-             ORDER BY i.priority, i.due_ms, i.seq LIMIT ?5)
-           RETURNING id, seq, consumer, json, attempt, max_attempts, lease_token, lease_expires_ms, priority, due_ms`,
+           WHERE seq IN (SELECT value FROM json_each(?4)) AND status = 'pending'
+           RETURNING id, seq, consumer, json, attempt, max_attempts, lease_token, lease_expires_ms, priority, due_ms,
+             coalesce(json_extract(last_error, '$.name') = '${LEASE_EXPIRED_ERROR_NAME}', 0) AS expired_last`,
         )
-        .all(numbered(now, Math.ceil(leaseMs), worker ?? null, consumersJson, limit)) as ClaimedRow[];
+        .all(numbered(now, Math.ceil(leaseMs), worker ?? null, JSON.stringify(seqs))) as ClaimedRow[];
       return { rows, dead };
     });
     if (dead > 0) this.#ctx.changed();
@@ -142,7 +271,62 @@ export class SqliteInbox implements InboxStore {
       maxAttempts: r.max_attempts,
       leaseToken: r.lease_token,
       leaseExpiresAt: iso(r.lease_expires_ms),
+      lastAttemptExpired: r.expired_last === 1,
     }));
+  }
+
+  /**
+   * The seqs to claim, best first (inside the claim's write transaction). Ready entries are found
+   * two ways: the first `claimScanBound(limit)` due rows in claim order, of which those that are
+   * first among their key's unfinished entries ("heads") count; and, only when that scan came
+   * back full with fewer than `limit` heads — the front of the queue waits behind busy keys — a
+   * walk over the keys with unfinished entries, one index probe each, taking each key's first
+   * unfinished entry when it is due (the first `CLAIM_KEY_WALK_CAP` keys, in key order).
+   * Without the walk, a claim would check every blocked row to return nothing, holding the write
+   * lock all the while.
+   */
+  #candidates(consumers: readonly string[], consumersJson: string, limit: number, now: number): number[] {
+    const inbox = this.#ctx.t("inbox");
+    const bound = claimScanBound(limit);
+    const scanned = this.#ctx
+      .stmt(
+        `SELECT s.seq, s.priority, s.due_ms,
+                (s.key IS NULL OR NOT EXISTS (
+                   SELECT 1 FROM ${inbox} j WHERE j.consumer = s.consumer AND j.key = s.key AND j.seq < s.seq
+                     AND j.status IN ('pending', 'in-flight'))) AS head
+           FROM (SELECT i.seq, i.consumer, i.key, i.priority, i.due_ms FROM ${inbox} i
+                  WHERE i.status = 'pending' AND i.consumer IN (SELECT value FROM json_each(?1)) AND i.due_ms <= ?2
+                    AND i.attempt < i.max_attempts
+                  ORDER BY i.priority, i.due_ms, i.seq LIMIT ?3) s`,
+      )
+      .all(numbered(consumersJson, now, bound)) as CandidateRow[];
+    const picked = scanned.filter((r) => r.head === 1);
+    if (scanned.length >= bound && picked.length < limit) {
+      const taken = new Set(picked.map((r) => r.seq));
+      const first = this.#ctx.stmt(
+        `SELECT key, seq, priority, due_ms, (status = 'pending' AND due_ms <= ?2 AND attempt < max_attempts) AS head
+           FROM ${inbox} WHERE consumer = ?1 AND key IS NOT NULL AND status IN ('pending', 'in-flight')
+          ORDER BY key, seq LIMIT 1`,
+      );
+      const next = this.#ctx.stmt(
+        `SELECT key, seq, priority, due_ms, (status = 'pending' AND due_ms <= ?2 AND attempt < max_attempts) AS head
+           FROM ${inbox} WHERE consumer = ?1 AND key IS NOT NULL AND status IN ('pending', 'in-flight') AND key > ?3
+          ORDER BY key, seq LIMIT 1`,
+      );
+      for (const consumer of new Set(consumers)) {
+        let row = first.get(numbered(consumer, now)) as (CandidateRow & { key: string }) | undefined;
+        for (let visited = 1; row !== undefined; visited++) {
+          if (row.head === 1 && !taken.has(row.seq)) {
+            taken.add(row.seq);
+            picked.push(row);
+          }
+          if (visited >= CLAIM_KEY_WALK_CAP) break;
+          row = next.get(numbered(consumer, now, row.key)) as (CandidateRow & { key: string }) | undefined;
+        }
+      }
+    }
+    picked.sort((a, b) => a.priority - b.priority || a.due_ms - b.due_ms || a.seq - b.seq);
+    return picked.slice(0, limit).map((r) => r.seq);
   }
 
   /**
@@ -257,6 +441,26 @@ export class SqliteInbox implements InboxStore {
     });
     if (done.size > 0) this.#ctx.changed();
     return outcomes(entries, done);
+  }
+
+  async prune(params: { olderThanMs: number; limit?: number | undefined }): Promise<number> {
+    const olderThanMs = params?.olderThanMs;
+    if (!Number.isFinite(olderThanMs) || olderThanMs < 0)
+      throw invalid(`prune needs olderThanMs >= 0, got ${String(olderThanMs)}`);
+    const limit = params.limit ?? 10_000;
+    if (!Number.isInteger(limit) || limit < 1)
+      throw invalid(`prune limit must be an integer >= 1, got ${String(limit)}`);
+    this.#ctx.ensureOpen();
+    const inbox = this.#ctx.t("inbox");
+    return this.#ctx.write("inbox.prune", () => {
+      const cutoff = this.#ctx.nowMs() - olderThanMs;
+      return this.#ctx
+        .stmt(
+          `DELETE FROM ${inbox} WHERE seq IN (
+             SELECT seq FROM ${inbox} WHERE status = 'completed' AND finished_ms <= ? ORDER BY seq LIMIT ?)`,
+        )
+        .run(cutoff, limit).changes;
+    });
   }
 
   async stats(params?: { consumers?: readonly string[] | undefined }): Promise<InboxStats> {
