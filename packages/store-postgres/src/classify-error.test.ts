@@ -25,6 +25,8 @@ describe("classifyPostgresError", () => {
     ["socket refused", pgError("ECONNREFUSED"), "connection"],
     ["socket reset", pgError("ECONNRESET"), "connection"],
     ["pg: connection terminated", new Error("Connection terminated unexpectedly"), "connection"],
+    ["pg: client-side query timeout", new Error("Query read timeout"), "connection"],
+    ["pg-pool: no client in time", new Error("timeout exceeded when trying to connect"), "connection"],
     ["syntax error", pgError("42601"), "other"],
     ["no code", new Error("something"), "other"],
     ["not an error", "a string", "other"],

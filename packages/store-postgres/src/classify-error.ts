@@ -55,7 +55,7 @@ export function classifyPostgresError(error: unknown): PostgresErrorKind {
   for (const rule of rules) if (code !== "" && rule.test(code)) return rule.kind;
   const message = error instanceof Error ? error.message : String(error);
   if (
-    /Connection terminated|connection timeout|Client has encountered a connection error|not queryable/i.test(
+    /Connection terminated|connection timeout|Client has encountered a connection error|not queryable|Query read timeout|timeout exceeded when trying to connect/i.test(
       message,
     )
   ) {

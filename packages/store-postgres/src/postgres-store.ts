@@ -1,15 +1,17 @@
 import {
   ConfigError,
+  ConnectionError,
   componentMessage,
   type EventEnvelope,
   EventferryError,
   type HealthReport,
   redact,
+  ValidationError,
 } from "@eventferry/core";
 import type { AppendResult, EventQuery, Store, StoredEvent, StoreTx } from "@eventferry/store";
 import pg from "pg";
 import { toStoreError } from "./classify-error.js";
-import { PgContext } from "./internal/context.js";
+import { isQueryTimeout, PgContext, queryTimeoutError } from "./internal/context.js";
 import { COMPONENT, identifierProblem, tableNames } from "./internal/names.js";
 import { PgBatches, PgSchemas } from "./internal/pg-batches.js";
 import { PgDeadLetters } from "./internal/pg-dead-letters.js";
@@ -42,6 +44,22 @@ export interface PostgresStoreOptions {
   /** Connect timeout of the connections the store opens. @default 10_000 */
   connectionTimeoutMs?: number;
   /**
+   * Client-side timeout of every statement the store sends itself (claims, completions, appends,
+   * BEGIN/COMMIT/ROLLBACK of `transaction`, the health check; not `migrate`), and of `pool.query`
+   * on the pool the store creates from `url`. A statement with no answer by then — a half-open
+   * connection, e.g. behind a proxy or NAT that went silent — fails with a retryable
+   * `ConnectionError` and its connection is dropped, never reused. Your own statements on
+   * `tx.client` inside `transaction` (the inbox's `ctx.tx`) get no timeout. `false`: none.
+   * @default 30_000
+   */
+  queryTimeoutMs?: number | false;
+  /**
+   * Every this many ms the LISTEN connection runs `SELECT 1`; no answer within as long again, and
+   * it is replaced (re-LISTEN on a new connection; polling covers the gap). `false`: no check.
+   * @default 10_000
+   */
+  listenerCheckMs?: number | false;
+  /**
    * `application_name` of the pool the store creates from `url` (visible in `pg_stat_activity`).
    * The LISTEN connection is named `<applicationName>-listener-<hash of schema and prefix>`.
    * @default "eventferry"
@@ -56,7 +74,11 @@ export const postgresStoreDefaults = Object.freeze({
   poolSize: 10,
   listen: true,
   connectionTimeoutMs: 10_000,
+  queryTimeoutMs: 30_000,
+  listenerCheckMs: 10_000,
   applicationName: "eventferry",
+  /** TCP keepalive of the connections the store opens from `url`: first probe after this long idle. */
+  keepAliveInitialDelayMs: 10_000,
 });
 
 /** The PostgreSQL store: a {@link Store} whose transaction client is a `pg` `PoolClient`. */
@@ -103,6 +125,16 @@ function validate(options: PostgresStoreOptions): string[] {
   ) {
     problems.push(`connectionTimeoutMs must be > 0 (got ${String(options.connectionTimeoutMs)})`);
   }
+  for (const key of ["queryTimeoutMs", "listenerCheckMs"] as const) {
+    const value = options[key];
+    if (
+      value !== undefined &&
+      value !== false &&
+      (typeof value !== "number" || !Number.isFinite(value) || value <= 0)
+    ) {
+      problems.push(`${key} must be a number > 0 or false (got ${String(value)})`);
+    }
+  }
   if (options.listen !== undefined && typeof options.listen !== "boolean")
     problems.push("listen must be a boolean");
   if (options.applicationName !== undefined && typeof options.applicationName !== "string") {
@@ -146,21 +178,30 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
   const connectionTimeoutMillis = options.connectionTimeoutMs ?? postgresStoreDefaults.connectionTimeoutMs;
   const owned = options.pool === undefined;
   const applicationName = options.applicationName ?? postgresStoreDefaults.applicationName;
-  const pool =
-    options.pool ??
-    new pg.Pool({
+  const queryTimeoutMs = options.queryTimeoutMs ?? postgresStoreDefaults.queryTimeoutMs;
+  const listenerCheckMs = options.listenerCheckMs ?? postgresStoreDefaults.listenerCheckMs;
+  let pool: pg.Pool;
+  if (options.pool) pool = options.pool;
+  else {
+    pool = new pg.Pool({
       connectionString: options.url as string,
       max: options.poolSize ?? postgresStoreDefaults.poolSize,
       connectionTimeoutMillis,
       application_name: applicationName,
+      // Notices a peer that is gone for good (no ACKs). A proxy that still ACKs but forwards
+      // nothing is only noticed by the query timeouts below.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: postgresStoreDefaults.keepAliveInitialDelayMs,
     });
+    if (queryTimeoutMs !== false) timePoolQueries(pool, queryTimeoutMs);
+  }
   // An idle connection whose backend went away emits `error` on the pool: without a listener that
   // would crash the process. The pool has already dropped the connection; nothing else to do.
   const onPoolError = (): void => {};
   pool.on("error", onPoolError);
 
   const t = tableNames(schema, tablePrefix);
-  const ctx = new PgContext(pool, t);
+  const ctx = new PgContext(pool, t, queryTimeoutMs);
   const log = new PgLog(ctx);
   const inbox = new PgInbox(ctx);
   const outbox = new PgOutbox(ctx);
@@ -177,6 +218,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
           },
           t.channel,
           () => ctx.changes.notify(),
+          listenerCheckMs,
         )
       : undefined;
 
@@ -201,7 +243,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       try {
         client = await pool.connect();
       } catch (error) {
-        throw toStoreError(error, "transaction");
+        throw connectError(error, "transaction");
       }
       let broken: Error | undefined;
       // Checked out, the client has no pool listener: a backend terminated between statements
@@ -215,7 +257,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       let finished = false;
       try {
         try {
-          await client.query("BEGIN");
+          await ctx.run(client, "transaction", "BEGIN");
         } catch (error) {
           broken = error as Error;
           throw toStoreError(error, "transaction");
@@ -228,37 +270,83 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
             );
           }
         };
-        const tx: StoreTx<pg.PoolClient> = {
-          client,
+        // Statements of a nested transaction run on `client` itself; `touch` queues the
+        // savepoint's SAVEPOINT before the first of them (a pg client runs queries in order).
+        let savepoints = 0;
+        const makeTx = (view: pg.PoolClient, touch: () => void): StoreTx<pg.PoolClient> => ({
+          client: view,
           append: async (events: readonly EventEnvelope[]): Promise<AppendResult> => {
             live();
+            touch();
             return log.append(client, events);
           },
           inbox: {
             complete: async (params) => {
               live();
+              touch();
               return inbox.completeOn(client, params);
             },
           },
           outbox: {
             add: async (params) => {
               live();
+              touch();
               await outbox.addOn(client, params);
               notify = true;
             },
           },
-        };
+          admission: {
+            admit: async (params) => {
+              live();
+              touch();
+              return inbox.admitOn(client, params);
+            },
+            reopen: async (params) => {
+              live();
+              touch();
+              return inbox.reopenOn(client, params);
+            },
+            savepoint: async <R>(fn: (nested: StoreTx<pg.PoolClient>) => Promise<R>): Promise<R> => {
+              live();
+              const name = `ef_sp_${++savepoints}`;
+              let opened = false;
+              const open = (): void => {
+                touch();
+                if (opened) return;
+                opened = true;
+                // A failure here fails the statement queued after it, which reports it.
+                ctx.run(client, "transaction", `SAVEPOINT ${name}`).catch(() => {});
+              };
+              let result: R;
+              try {
+                result = await fn(makeTx(lazySavepointClient(client, open), open));
+              } catch (error) {
+                if (opened) {
+                  await ctx
+                    .run(client, "transaction", `ROLLBACK TO SAVEPOINT ${name}; RELEASE SAVEPOINT ${name}`)
+                    .catch((e: Error) => {
+                      broken ??= e;
+                    });
+                }
+                throw error;
+              }
+              if (opened) await ctx.run(client, "transaction", `RELEASE SAVEPOINT ${name}`);
+              return result;
+            },
+          },
+        });
+        const tx = makeTx(client, () => {});
         let result: T;
         try {
           result = await fn(tx);
         } catch (error) {
-          await client.query("ROLLBACK").catch((e: Error) => {
+          await ctx.run(client, "transaction", "ROLLBACK").catch((e: Error) => {
             broken = e;
           });
           throw error;
         }
         try {
-          await client.query("COMMIT");
+          await ctx.run(client, "commit", "COMMIT");
         } catch (error) {
           const wrapped = toStoreError(error, "commit");
           if (wrapped.code === "CONNECTION_FAILED") broken = error as Error;
@@ -271,6 +359,19 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         client.off("error", onClientError);
         client.release(broken);
       }
+    },
+    joinTransaction(client: pg.PoolClient): StoreTx<pg.PoolClient> {
+      ctx.ensureOpen();
+      if (typeof client?.query !== "function") {
+        throw new ValidationError(componentMessage(COMPONENT, "joinTransaction needs a pg client"));
+      }
+      // The outbox insert sends pg_notify itself: relays wake when the caller commits.
+      return {
+        client,
+        append: (events) => log.append(client, events),
+        inbox: { complete: (params) => inbox.completeOn(client, params) },
+        outbox: { add: (params) => outbox.addOn(client, params) },
+      };
     },
     append: (events) => log.append(pool, events),
     read: (query?: EventQuery): AsyncIterable<StoredEvent> => log.read(query),
@@ -307,7 +408,12 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       if (ctx.closed) return { status: "unhealthy", component: COMPONENT, reasons: ["the store is closed"] };
       const started = Date.now();
       try {
-        await pool.query("SELECT 1");
+        const rows = await ctx.run<{ fsync: string; synchronous_commit: string; version: string }>(
+          pool,
+          "health check",
+          "SELECT current_setting('fsync') AS fsync, current_setting('synchronous_commit') AS synchronous_commit, current_setting('server_version') AS version",
+        );
+        const settings = rows[0];
         return {
           status: "healthy",
           component: COMPONENT,
@@ -320,6 +426,9 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
             poolIdle: pool.idleCount,
             poolWaiting: pool.waitingCount,
             listening: listener?.listening ?? false,
+            serverVersion: settings?.version,
+            // Read by health checks that warn about settings losing acknowledged commits.
+            durability: { fsync: settings?.fsync, synchronousCommit: settings?.synchronous_commit },
           },
         };
       } catch (error) {
@@ -341,4 +450,66 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     },
   };
   return store;
+}
+
+/**
+ * The `pg` client a nested transaction hands out: every `query` first opens the savepoint
+ * (once), then runs on the real client; everything else is the client itself.
+ */
+function lazySavepointClient(client: pg.PoolClient, open: () => void): pg.PoolClient {
+  return new Proxy(client, {
+    get(target, property) {
+      if (property === "query") {
+        return (...args: unknown[]) => {
+          open();
+          return (target.query as (...a: unknown[]) => unknown)(...args);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+/**
+ * Gives `pool.query` of a pool the store created itself a default client-side `query_timeout`
+ * (a statement that sets its own keeps it): `pool.query` is one statement on a client that the pool
+ * releases with the error, which removes it. Checked-out clients (`pool.connect()`, `tx.client`)
+ * are untouched, so statements of user handlers inside a transaction never get a timeout.
+ */
+function timePoolQueries(pool: pg.Pool, timeoutMs: number): void {
+  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+  const timed = (config: unknown, ...rest: unknown[]): unknown => {
+    let result: unknown;
+    if (typeof config === "string") result = query({ text: config, query_timeout: timeoutMs }, ...rest);
+    else if (
+      typeof config === "object" &&
+      config !== null &&
+      typeof (config as { submit?: unknown }).submit !== "function" &&
+      (config as { query_timeout?: unknown }).query_timeout === undefined
+    ) {
+      result = query({ ...config, query_timeout: timeoutMs }, ...rest);
+    } else return query(config, ...rest);
+    // Promise style: the timeout becomes the store's retryable ConnectionError.
+    return result instanceof Promise
+      ? result.catch((error: unknown) => {
+          throw isQueryTimeout(error) ? queryTimeoutError(error, "query", timeoutMs) : error;
+        })
+      : result;
+  };
+  (pool as unknown as { query: typeof timed }).query = timed;
+}
+
+/** The error of a failed `pool.connect()`: pg-pool's wait for a free client timing out is retryable too. */
+function connectError(error: unknown, operation: string): EventferryError {
+  if (error instanceof Error && /timeout exceeded when trying to connect/i.test(error.message)) {
+    return new ConnectionError(
+      componentMessage(
+        COMPONENT,
+        `${operation} failed: no free connection in the pool in time (${error.message})`,
+      ),
+      { cause: error, retryable: true },
+    );
+  }
+  return toStoreError(error, operation);
 }

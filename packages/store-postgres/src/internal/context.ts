@@ -1,5 +1,5 @@
-import { componentMessage, EventferryError } from "@eventferry/core";
-import type { Pool, PoolClient, QueryResultRow } from "pg";
+import { ConnectionError, componentMessage, EventferryError } from "@eventferry/core";
+import type { Pool, PoolClient, QueryConfig, QueryResultRow } from "pg";
 import { toStoreError } from "../classify-error.js";
 import { COMPONENT, type TableNames } from "./names.js";
 
@@ -27,15 +27,83 @@ export class ChangeSignal {
   }
 }
 
+/** The message of the error `pg` rejects a query with when its `query_timeout` passed. */
+const QUERY_TIMEOUT_MESSAGE = "Query read timeout";
+
+/** True for the error of a `pg` query whose client-side `query_timeout` passed. */
+export function isQueryTimeout(error: unknown): boolean {
+  return error instanceof Error && error.message === QUERY_TIMEOUT_MESSAGE;
+}
+
+/**
+ * The error a statement that got no answer within `timeoutMs` fails with: a retryable
+ * {@link ConnectionError} (the connection is presumed dead — half-open — and is dropped).
+ */
+export function queryTimeoutError(error: unknown, operation: string, timeoutMs: number): ConnectionError {
+  return new ConnectionError(
+    componentMessage(
+      COMPONENT,
+      `${operation} failed: no answer from PostgreSQL within ${timeoutMs} ms (queryTimeoutMs); the connection is dropped`,
+    ),
+    { cause: error, retryable: true, details: { timeoutMs } },
+  );
+}
+
+/**
+ * After a client-side query timeout the statement may still be on the wire: `pg` keeps it as the
+ * client's active query and queues everything after it behind it. Such a client must never run
+ * another statement: ending it destroys the socket (the active query makes `end()` destroy rather
+ * than say goodbye), fails what is queued, and marks it `_ending`, so the pool removes it on release.
+ * A pool (`pool.query`) needs nothing: it releases the client with the error, which removes it.
+ */
+export function dropTimedOut(on: unknown): void {
+  const target = on as { totalCount?: unknown; end?: () => Promise<void> };
+  if (typeof target.totalCount === "number" || typeof target.end !== "function") return;
+  target.end().catch(() => {});
+}
+
 /** What the store's parts share: the pool, the table names, the closed flag, the change signal. */
 export class PgContext {
   closed = false;
   readonly changes = new ChangeSignal();
 
+  /**
+   * @param queryTimeoutMs client-side timeout of every statement the store sends itself (never of
+   *   a caller's own statements on `tx.client`); `false`: none.
+   */
   constructor(
     readonly pool: Pool,
     readonly t: TableNames,
+    readonly queryTimeoutMs: number | false = false,
   ) {}
+
+  /** `config` with the store's query timeout (a statement the store sends itself). */
+  timed<C extends QueryConfig>(config: C): C {
+    return this.queryTimeoutMs === false ? config : { ...config, query_timeout: this.queryTimeoutMs };
+  }
+
+  /**
+   * Runs one of the store's own statements on `on` (a pool or a checked-out client) with the
+   * store's query timeout, outside the error mapping of {@link query}: a timeout drops the
+   * client and rejects with the retryable error of {@link queryTimeoutError}; other errors are
+   * the driver's own.
+   */
+  async run<R extends QueryResultRow = QueryResultRow>(
+    on: Queryable,
+    operation: string,
+    text: string,
+  ): Promise<R[]> {
+    try {
+      const result = await on.query<R>(this.timed({ text }));
+      return result.rows;
+    } catch (error) {
+      if (this.queryTimeoutMs !== false && isQueryTimeout(error)) {
+        dropTimedOut(on);
+        throw queryTimeoutError(error, operation, this.queryTimeoutMs);
+      }
+      throw error;
+    }
+  }
 
   ensureOpen(): void {
     if (this.closed) throw new EventferryError("CLOSED", componentMessage(COMPONENT, "the store is closed"));
@@ -56,9 +124,13 @@ export class PgContext {
   ): Promise<R[]> {
     this.ensureOpen();
     try {
-      const result = await on.query<R>(name ? { name, text, values } : { text, values });
+      const result = await on.query<R>(this.timed(name ? { name, text, values } : { text, values }));
       return result.rows;
     } catch (error) {
+      if (this.queryTimeoutMs !== false && isQueryTimeout(error)) {
+        dropTimedOut(on);
+        throw queryTimeoutError(error, operation, this.queryTimeoutMs);
+      }
       throw toStoreError(error, operation);
     }
   }

@@ -6,6 +6,7 @@ import type {
   DeadLetterQuery,
   DeadLetterStore,
 } from "@eventferry/store";
+import { copyAttemptError, withoutNul } from "@eventferry/store";
 import type { PgContext } from "./context.js";
 import { iso, isUuid } from "./context.js";
 import { envelopeRow, invalid } from "./envelope.js";
@@ -50,12 +51,9 @@ export class PgDeadLetters implements DeadLetterStore {
       throw invalid("a dead letter needs a consumer");
     if (typeof params.reason !== "string") throw invalid("a dead letter needs a reason");
     const event = params.event !== undefined ? envelopeRow(params.event).e : null;
-    const error = {
-      name: String(params.error?.name ?? "Error"),
-      message: String(params.error?.message ?? ""),
-      ...(params.error?.stack !== undefined ? { stack: String(params.error.stack) } : {}),
-      ...(params.error?.code !== undefined ? { code: String(params.error.code) } : {}),
-    };
+    // PostgreSQL refuses U+0000 in text and jsonb: a raw payload of binary garbage, or an error
+    // message quoting it, is stored with U+FFFD in its place rather than failing the write.
+    const error = copyAttemptError(params.error);
     const [row] = await this.#ctx.query<{ id: string }>(
       this.#ctx.pool,
       "deadLetters.add",
@@ -65,8 +63,8 @@ VALUES ($1, $2, $3::jsonb, $4, $5, $6::jsonb) RETURNING id`,
         params.consumer,
         event?.type ?? null,
         event ? JSON.stringify(event) : null,
-        params.raw ?? null,
-        params.reason,
+        params.raw === undefined ? null : withoutNul(String(params.raw)),
+        withoutNul(params.reason),
         JSON.stringify(error),
       ],
     );

@@ -1,5 +1,6 @@
 import type { EventEnvelope } from "@eventferry/core";
 import type {
+  AdmitOutcome,
   ClaimParams,
   CompleteOutcome,
   FailOutcome,
@@ -10,13 +11,18 @@ import type {
   InboxStore,
   LeaseRef,
   RecordResult,
+  ReopenInput,
+  ReopenOutcome,
 } from "@eventferry/store";
 import {
   checkRecordInput,
   copyAttemptError,
   LEASE_EXPIRED_ERROR_NAME,
   LEASE_EXPIRED_REASON,
+  withoutNul,
 } from "@eventferry/store";
+import type { PoolClient } from "pg";
+import { toStoreError } from "../classify-error.js";
 import type { PgContext, Queryable } from "./context.js";
 import { iso, isUuid } from "./context.js";
 import { envelopeRow, invalid } from "./envelope.js";
@@ -25,7 +31,27 @@ import { COMPONENT } from "./names.js";
 const leaseExpiredError = (alias: string): string =>
   `jsonb_build_object('name', '${LEASE_EXPIRED_ERROR_NAME}', 'message', 'the lease of attempt ' || ${alias}.attempt || ' expired before the attempt finished')`;
 
-/** The claim statement (see README "Operations"). $1 consumers, $2 limit, $3 lease ms, $4 worker. */
+/**
+ * How many pending rows, in claim order, the claim examines before it looks for ready keys one key
+ * at a time instead (see `claimSql`).
+ */
+export function claimScanBound(limit: number): number {
+  return limit * 2 + 100;
+}
+
+/** At most this many keys are visited by one claim's walk over keys. */
+export const CLAIM_KEY_WALK_CAP = 1_000;
+
+/**
+ * The claim statement (see README "Operations"). $1 consumers, $2 limit, $3 lease ms, $4 worker,
+ * $5 scan bound (`claimScanBound`).
+ *
+ * Per consumer, the first $5 pending, due rows in claim order (priority, due time, seq) are
+ * examined; those that are first among their key's unfinished entries ("heads") are candidates,
+ * locked in claim order with SKIP LOCKED (a row another claimer took meanwhile fails the status
+ * re-check and is skipped). With many keys nearly every row is a head and this fills a batch at
+ * once; when it does not, `walkClaimSql` looks further.
+ */
 export function claimSql(inbox: string): string {
   return `WITH expired AS (
   UPDATE ${inbox} d
@@ -41,17 +67,27 @@ export function claimSql(inbox: string): string {
   SELECT p.seq
     FROM unnest($1::text[]) AS cn(name)
    CROSS JOIN LATERAL (
-         SELECT * FROM (SELECT a.seq, a.priority, a.due_at
-            FROM ${inbox} a
-           WHERE a.consumer = cn.name AND a.status = 'pending' AND a.due_at <= now()
-             AND a.attempt < a.max_attempts
-             AND (a.key IS NULL OR NOT EXISTS (
-                  SELECT 1 FROM ${inbox} b
-                   WHERE b.consumer = a.consumer AND b.key = a.key AND b.seq < a.seq
-                     AND b.status IN ('pending', 'in-flight')))
-           ORDER BY a.priority, a.due_at, a.seq
-           LIMIT $2
-           FOR UPDATE SKIP LOCKED) ready
+         SELECT * FROM (
+           WITH scan AS MATERIALIZED (
+             SELECT a.seq, a.key
+               FROM ${inbox} a
+              WHERE a.consumer = cn.name AND a.status = 'pending' AND a.due_at <= now()
+                AND a.attempt < a.max_attempts
+              ORDER BY a.priority, a.due_at, a.seq
+              LIMIT $5
+           )
+           SELECT a.seq, a.priority, a.due_at
+             FROM ${inbox} a
+            WHERE a.seq = ANY (ARRAY(
+                    SELECT s.seq FROM scan s
+                     WHERE s.key IS NULL OR NOT EXISTS (
+                           SELECT 1 FROM ${inbox} b
+                            WHERE b.consumer = cn.name AND b.key = s.key AND b.seq < s.seq
+                              AND b.${UNFINISHED})))
+              AND a.status = 'pending' AND a.due_at <= now() AND a.attempt < a.max_attempts
+            ORDER BY a.priority, a.due_at, a.seq
+            LIMIT $2
+            FOR UPDATE OF a SKIP LOCKED) ready
          UNION ALL
          SELECT * FROM (SELECT a.seq, a.priority, a.due_at
             FROM ${inbox} a
@@ -64,7 +100,65 @@ export function claimSql(inbox: string): string {
    ORDER BY p.priority, p.due_at, p.seq
    LIMIT $2
 )
-UPDATE ${inbox} u
+${takeCandidates(inbox, "(SELECT count(*) FROM expired)::int")}`;
+}
+
+/**
+ * The second look of a claim that `claimSql` left short (same parameters; $2 what is still
+ * wanted). Only when the first $5 due rows of a consumer are all there are — a full scan that
+ * found too few heads means the front of the queue waits behind busy keys (40k entries on 50
+ * keys, say) — it walks the keys with unfinished entries, one probe of `inbox_key` per key,
+ * taking each key's first unfinished entry when it is pending and due (the first
+ * CLAIM_KEY_WALK_CAP keys, in key order). Without it a claim would examine every blocked row to
+ * return nothing. A separate statement: inside the first one, PostgreSQL's re-check of rows other
+ * claimers had just updated re-ran the walk for each such row.
+ */
+export function walkClaimSql(inbox: string): string {
+  return `WITH candidates AS MATERIALIZED (
+  SELECT p.seq
+    FROM unnest($1::text[]) AS cn(name)
+   CROSS JOIN LATERAL (
+         SELECT * FROM (
+           WITH RECURSIVE keys (key, visited) AS (
+             SELECT (SELECT k.key FROM ${inbox} k
+                      WHERE k.consumer = cn.name AND k.key IS NOT NULL AND k.${UNFINISHED}
+                      ORDER BY k.key LIMIT 1), 1
+              WHERE (SELECT count(*) FROM (SELECT 1 FROM ${inbox} a
+                      WHERE a.consumer = cn.name AND a.status = 'pending' AND a.due_at <= now()
+                        AND a.attempt < a.max_attempts
+                      ORDER BY a.priority, a.due_at, a.seq  -- the claim index, as the first look
+                      LIMIT $5) s) >= $5
+             UNION ALL
+             SELECT (SELECT k.key FROM ${inbox} k
+                      WHERE k.consumer = cn.name AND k.key IS NOT NULL AND k.${UNFINISHED} AND k.key > w.key
+                      ORDER BY k.key LIMIT 1), w.visited + 1
+               FROM keys w
+              WHERE w.key IS NOT NULL AND w.visited < ${CLAIM_KEY_WALK_CAP}
+           ), walk AS (
+             SELECT h.seq, ${READY("h")} AS ready
+               FROM keys w
+              CROSS JOIN LATERAL (SELECT k.seq, k.status, k.due_at, k.attempt, k.max_attempts FROM ${inbox} k
+                                   WHERE k.consumer = cn.name AND k.key = w.key AND k.${UNFINISHED}
+                                   ORDER BY k.seq LIMIT 1) h
+              WHERE w.key IS NOT NULL
+           )
+           SELECT a.seq, a.priority, a.due_at
+             FROM ${inbox} a
+            WHERE a.seq = ANY (ARRAY(SELECT w.seq FROM walk w WHERE w.ready))
+              AND a.status = 'pending' AND a.due_at <= now() AND a.attempt < a.max_attempts
+            ORDER BY a.priority, a.due_at, a.seq
+            LIMIT $2
+            FOR UPDATE OF a SKIP LOCKED) walked
+       ) p
+   ORDER BY p.priority, p.due_at, p.seq
+   LIMIT $2
+)
+${takeCandidates(inbox, "0")}`;
+}
+
+/** The update that takes the candidates: lease, attempt, and the expired lease's history record. */
+function takeCandidates(inbox: string, expiredCount: string): string {
+  return `UPDATE ${inbox} u
    SET status = 'in-flight', attempt = u.attempt + 1, lease_token = gen_random_uuid(),
        lease_expires_at = now() + $3::float8 * interval '1 millisecond', worker = $4,
        history = CASE WHEN u.status = 'in-flight'
@@ -74,8 +168,13 @@ UPDATE ${inbox} u
   FROM candidates c
  WHERE u.seq = c.seq
 RETURNING u.id, u.consumer, u.event, u.attempt, u.max_attempts, u.lease_token, u.lease_expires_at,
-          u.priority, u.due_at, u.seq, (SELECT count(*) FROM expired)::int AS expired`;
+          u.priority, u.due_at, u.seq, ${expiredCount} AS expired,
+          coalesce(u.last_error ->> 'name' = '${LEASE_EXPIRED_ERROR_NAME}', false) AS expired_last`;
 }
+
+const UNFINISHED = "status IN ('pending', 'in-flight')";
+const READY = (alias: string): string =>
+  `(${alias}.status = 'pending' AND ${alias}.due_at <= now() AND ${alias}.attempt < ${alias}.max_attempts)`;
 
 interface ClaimRow {
   id: string;
@@ -88,6 +187,7 @@ interface ClaimRow {
   priority: number;
   due_at: Date;
   seq: string;
+  expired_last: boolean;
 }
 
 /** Splits lease refs into UUID-shaped ones (sent to the database) and the rest (lease-lost). */
@@ -118,10 +218,12 @@ function outcomes(entries: readonly LeaseRef[], done: ReadonlySet<string>): Comp
 export class PgInbox implements InboxStore {
   readonly #ctx: PgContext;
   readonly #claimSql: string;
+  readonly #walkClaimSql: string;
 
   constructor(ctx: PgContext) {
     this.#ctx = ctx;
     this.#claimSql = claimSql(ctx.t.inbox);
+    this.#walkClaimSql = walkClaimSql(ctx.t.inbox);
   }
 
   async record(params: { entries: readonly InboxRecordInput[] }): Promise<RecordResult> {
@@ -152,6 +254,135 @@ SELECT count(*)::int AS inserted, (SELECT count(*) FROM (SELECT pg_notify($2, ''
     return { inserted, duplicates: rows.length - inserted };
   }
 
+  /**
+   * {@link InboxAdmission.admit} on the transaction's connection: two statements when an input has
+   * a key (advisory locks on the keys, in hash order, then the insert, whose snapshot sees what
+   * the lock holders committed), one otherwise.
+   */
+  async admitOn(on: Queryable, params: { entries: readonly InboxRecordInput[] }): Promise<AdmitOutcome[]> {
+    this.#ctx.ensureOpen();
+    const inputs = params?.entries ?? [];
+    const rows = inputs.map((input, n) => {
+      checkRecordInput(input, COMPONENT);
+      return { n, c: input.consumer, m: input.maxAttempts, ...envelopeRow(input.event) };
+    });
+    if (rows.length === 0) return [];
+    const t = this.#ctx.t;
+    const keyed = rows.filter((r) => r.k !== null);
+    if (keyed.length > 0) {
+      await this.#ctx.query(
+        on,
+        "inbox.admit",
+        `SELECT pg_advisory_xact_lock(h) FROM (
+  SELECT DISTINCT hashtextextended($3 || chr(1) || u.c || chr(1) || u.k, 0) AS h
+    FROM unnest($1::text[], $2::text[]) AS u(c, k) ORDER BY h OFFSET 0) s`,
+        [keyed.map((r) => r.c), keyed.map((r) => r.k), t.inbox],
+        this.#ctx.name("inbox_admit_lock"),
+      );
+    }
+    const inserted = await this.#ctx.query<{
+      id: string;
+      consumer: string;
+      event_id: string;
+      status: string;
+    }>(
+      on,
+      "inbox.admit",
+      `WITH x AS MATERIALIZED (
+  SELECT * FROM jsonb_to_recordset($1::jsonb)
+      AS x(n integer, c text, i text, t text, k text, p smallint, o timestamptz, e jsonb, m integer, d timestamptz)
+), blocked AS MATERIALIZED (
+  SELECT q.c, q.k FROM (SELECT DISTINCT c, k FROM x WHERE k IS NOT NULL) q
+   WHERE EXISTS (SELECT 1 FROM ${t.inbox} b
+                  WHERE b.consumer = q.c AND b.key = q.k AND b.status IN ('pending', 'in-flight'))
+), flagged AS (
+  SELECT x.*, ((x.d IS NULL OR x.d <= now())
+           AND (x.k IS NULL OR (
+                NOT EXISTS (SELECT 1 FROM blocked bl WHERE bl.c = x.c AND bl.k = x.k)
+            AND NOT EXISTS (SELECT 1 FROM x y WHERE y.c = x.c AND y.k = x.k AND y.n < x.n AND y.d > now()))))
+         AS run
+    FROM x
+), ins AS (
+  INSERT INTO ${t.inbox} (consumer, event_id, type, key, priority, occurred_at, event, max_attempts, due_at,
+                          status, attempt, finished_at)
+  SELECT c, i, t, k, p, o, e, m, coalesce(d, now()),
+         CASE WHEN run THEN 'completed' ELSE 'pending' END, CASE WHEN run THEN 1 ELSE 0 END,
+         CASE WHEN run THEN now() END
+    FROM flagged ORDER BY n
+  ON CONFLICT (consumer, event_id) DO NOTHING
+  RETURNING id, consumer, event_id, status
+)
+SELECT id, consumer, event_id, status,
+       (SELECT count(*) FROM (SELECT pg_notify($2, '') FROM ins WHERE status = 'pending' LIMIT 1) z)::int AS notified
+  FROM ins`,
+      [JSON.stringify(rows), t.channel],
+      this.#ctx.name("inbox_admit"),
+    );
+    const byPair = new Map<string, { id: string; status: string }>();
+    for (const r of inserted) byPair.set(`${r.consumer}\u0000${r.event_id}`, r);
+    return rows.map((r): AdmitOutcome => {
+      const pair = `${r.c}\u0000${r.i}`;
+      const hit = byPair.get(pair);
+      if (!hit) return { kind: "duplicate" };
+      byPair.delete(pair);
+      return hit.status === "completed" ? { kind: "run", id: hit.id } : { kind: "recorded" };
+    });
+  }
+
+  /** {@link InboxAdmission.reopen} on the transaction's connection: one statement. */
+  async reopenOn(on: Queryable, params: { entries: readonly ReopenInput[] }): Promise<ReopenOutcome[]> {
+    this.#ctx.ensureOpen();
+    const entries = params?.entries ?? [];
+    const rows = entries
+      .filter((r) => isUuid(r?.id))
+      .map((r) => ({
+        id: r.id,
+        err: r.error === undefined ? null : copyAttemptError(r.error),
+        retry: Number.isFinite(r.retryInMs) && (r.retryInMs as number) > 0 ? r.retryInMs : 0,
+        dead: r.deadLetter === true,
+        reason: r.reason === undefined ? null : withoutNul(r.reason),
+      }));
+    if (rows.length === 0) return entries.map(() => "unknown");
+    const t = this.#ctx.t;
+    const updated = await this.#ctx.query<{ id: string; status: string; requeued: boolean }>(
+      on,
+      "inbox.reopen",
+      `WITH r AS (
+  SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, err jsonb, retry float8, dead boolean, reason text)
+), u AS (
+  UPDATE ${t.inbox} u
+     SET status = CASE WHEN r.err IS NOT NULL AND (r.dead OR u.max_attempts <= 1) THEN 'dead' ELSE 'pending' END,
+         attempt = CASE WHEN r.err IS NULL THEN 0 ELSE 1 END,
+         history = CASE WHEN r.err IS NULL THEN '[]'::jsonb
+                   ELSE jsonb_build_array(jsonb_build_object('attempt', 1, 'at', now(), 'error', r.err)) END,
+         last_error = r.err,
+         reason = CASE WHEN r.err IS NOT NULL AND (r.dead OR u.max_attempts <= 1)
+                  THEN coalesce(r.reason, CASE WHEN r.dead
+                       THEN 'dead-lettered after attempt 1: ' || (r.err ->> 'message')
+                       ELSE 'max attempts (' || u.max_attempts || ') reached' END)
+                  ELSE NULL END,
+         due_at = CASE WHEN r.err IS NULL OR r.dead OR u.max_attempts <= 1 THEN u.due_at
+                  ELSE now() + r.retry * interval '1 millisecond' END,
+         finished_at = CASE WHEN r.err IS NOT NULL AND (r.dead OR u.max_attempts <= 1) THEN now() ELSE NULL END
+    FROM r
+   WHERE u.id = r.id AND u.status = 'completed'
+  RETURNING u.id, u.status, r.err IS NULL AS requeued
+)
+SELECT id, status, requeued,
+       (SELECT count(*) FROM (SELECT pg_notify($2, '') FROM u WHERE status = 'pending' LIMIT 1) z)::int AS notified
+  FROM u`,
+      [JSON.stringify(rows), t.channel],
+      this.#ctx.name("inbox_reopen"),
+    );
+    const byId = new Map(updated.map((r) => [r.id, r]));
+    return entries.map((r): ReopenOutcome => {
+      const hit = isUuid(r?.id) ? byId.get(r.id.toLowerCase()) : undefined;
+      if (!hit) return "unknown";
+      byId.delete(hit.id);
+      return hit.status === "dead" ? "dead-lettered" : hit.requeued ? "requeued" : "retry-scheduled";
+    });
+  }
+
   async claim(params: ClaimParams): Promise<InboxEntry[]> {
     this.#ctx.ensureOpen();
     const { consumers, limit, leaseMs, worker } = params ?? ({} as ClaimParams);
@@ -160,13 +391,18 @@ SELECT count(*)::int AS inserted, (SELECT count(*) FROM (SELECT pg_notify($2, ''
     if (!Number.isFinite(leaseMs) || leaseMs <= 0)
       throw invalid(`leaseMs must be > 0, got ${String(leaseMs)}`);
     if (limit <= 0 || consumers.length === 0) return [];
+    const bound = claimScanBound(limit);
     const rows = await this.#ctx.query<ClaimRow>(
       this.#ctx.pool,
       "inbox.claim",
       this.#claimSql,
-      [consumers, limit, leaseMs, worker ?? null],
+      [consumers, limit, leaseMs, worker ?? null, bound],
       this.#ctx.name("inbox_claim"),
     );
+    if (rows.length < limit) {
+      for (const row of await this.#walkClaim(consumers, limit - rows.length, leaseMs, worker, bound))
+        rows.push(row);
+    }
     rows.sort((a, b) =>
       a.priority !== b.priority
         ? a.priority - b.priority
@@ -182,7 +418,62 @@ SELECT count(*)::int AS inserted, (SELECT count(*) FROM (SELECT pg_notify($2, ''
       maxAttempts: r.max_attempts,
       leaseToken: r.lease_token,
       leaseExpiresAt: iso(r.lease_expires_at),
+      lastAttemptExpired: r.expired_last,
     }));
+  }
+
+  /**
+   * `walkClaimSql` in a transaction of its own with JIT and bitmap scans off: planned with
+   * generic estimates (a key range of unknown width), the walk's probes look expensive enough for
+   * PostgreSQL to pick bitmap scans and JIT-compile the statement — half a second per claim,
+   * measured — where each probe is one index descent.
+   */
+  async #walkClaim(
+    consumers: readonly string[],
+    limit: number,
+    leaseMs: number,
+    worker: string | undefined,
+    bound: number,
+  ): Promise<ClaimRow[]> {
+    let client: PoolClient;
+    try {
+      client = await this.#ctx.pool.connect();
+    } catch (error) {
+      throw toStoreError(error, "inbox.claim");
+    }
+    let broken: Error | undefined;
+    const onError = (error: Error): void => {
+      broken ??= error;
+    };
+    client.on("error", onError);
+    try {
+      await this.#ctx.query(
+        client,
+        "inbox.claim",
+        "BEGIN; SET LOCAL jit = off; SET LOCAL enable_bitmapscan = off",
+      );
+      const rows = await this.#ctx.query<ClaimRow>(
+        client,
+        "inbox.claim",
+        this.#walkClaimSql,
+        [consumers, limit, leaseMs, worker ?? null, bound],
+        this.#ctx.name("inbox_claim_walk"),
+      );
+      await this.#ctx.query(client, "inbox.claim", "COMMIT");
+      return rows;
+    } catch (error) {
+      broken ??= error instanceof Error ? error : new Error(String(error));
+      await client.query("ROLLBACK").then(
+        () => {
+          broken = undefined;
+        },
+        () => {},
+      );
+      throw error;
+    } finally {
+      client.off("error", onError);
+      client.release(broken);
+    }
   }
 
   complete(params: { entries: readonly LeaseRef[] }): Promise<CompleteOutcome[]> {
@@ -239,7 +530,7 @@ RETURNING u.status`,
         params.leaseToken,
         JSON.stringify(error),
         params.deadLetter === true,
-        params.reason ?? null,
+        params.reason === undefined ? null : withoutNul(params.reason),
         delay,
       ],
       this.#ctx.name("inbox_fail"),
@@ -266,6 +557,32 @@ RETURNING u.id, pg_notify($3, '')`,
     );
     if (rows.length > 0) this.#ctx.changes.notify();
     return outcomes(entries, new Set(rows.map((r) => r.id)));
+  }
+
+  async prune(params: { olderThanMs: number; limit?: number | undefined }): Promise<number> {
+    this.#ctx.ensureOpen();
+    const olderThanMs = params?.olderThanMs;
+    if (!Number.isFinite(olderThanMs) || olderThanMs < 0)
+      throw invalid(`prune needs olderThanMs >= 0, got ${String(olderThanMs)}`);
+    const limit = params.limit ?? 10_000;
+    if (!Number.isInteger(limit) || limit < 1)
+      throw invalid(`prune limit must be an integer >= 1, got ${String(limit)}`);
+    const t = this.#ctx.t;
+    // Walks the primary key from the oldest entry: completed entries are found first, with no
+    // index of their own (one would cost every admitted event a second B-tree insert).
+    const [row] = await this.#ctx.query<{ n: number }>(
+      this.#ctx.pool,
+      "inbox.prune",
+      `WITH gone AS (
+  DELETE FROM ${t.inbox} WHERE seq IN (
+    SELECT seq FROM ${t.inbox}
+     WHERE status = 'completed' AND finished_at <= now() - $1::float8 * interval '1 millisecond'
+     ORDER BY seq LIMIT $2)
+  RETURNING 1)
+SELECT count(*)::int AS n FROM gone`,
+      [olderThanMs, limit],
+    );
+    return row?.n ?? 0;
   }
 
   async stats(params?: { consumers?: readonly string[] | undefined }): Promise<InboxStats> {
