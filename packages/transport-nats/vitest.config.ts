@@ -1,0 +1,2 @@
+import { definePackageTestConfig } from "@eventferry-internal/vitest-config";
+export default definePackageTestConfig();
