@@ -9,9 +9,11 @@ import {
   type PublishEventOptions,
 } from "@eventferry/core";
 import { publishInTransaction } from "@eventferry/outbox";
-import type { InboxEntry, Store } from "@eventferry/store";
-import { toAttemptError } from "./attempt-error.js";
+import type { InboxEntry, Store, StoreTx } from "@eventferry/store";
+import { toAttemptError } from "@eventferry/store";
+import { deadLetterReason, wantsDeadLetter } from "./dead-letter-request.js";
 import type { RegisteredHandler } from "./registered-handler.js";
+import { withSavepoint } from "./savepoint.js";
 
 type Hooks = NonNullable<Plugin["hooks"]>;
 type HookFn = <K extends keyof Hooks>(name: K, ...args: Parameters<NonNullable<Hooks[K]>>) => Promise<void>;
@@ -22,10 +24,62 @@ export type EntryOutcome =
   | { kind: "dead-lettered" }
   | { kind: "lease-lost" };
 
-class LeaseLost extends EventferryError {
+export class LeaseLost extends EventferryError {
   constructor() {
     super("LEASE_LOST", "[eventferry:inbox] lease lost before completion; the transaction was rolled back");
   }
+}
+
+/**
+ * The context a handler gets: `ctx.tx` is the transaction's client; `ctx.publish` adds to the
+ * outbox in the same transaction, with causation and correlation ids taken from `event` (none for
+ * a batch, whose `event` is undefined). Carries the store's savepoint for `retry()`.
+ */
+export function handlerContext(params: {
+  tx: StoreTx;
+  event: EventEnvelope | undefined;
+  attempt: number;
+  maxAttempts: number;
+  signal: AbortSignal;
+  topic: string;
+  group: string;
+  logger: Logger;
+  handlerName: string;
+  onPublish: () => void;
+}): HandlerContext {
+  const { tx, event } = params;
+  const publish = async <D extends EventDefinition>(
+    definition: D,
+    data: Parameters<HandlerContext["publish"]>[1],
+    options: PublishEventOptions = {},
+  ): Promise<string> => {
+    const next = createEnvelope(
+      definition,
+      data as never,
+      event
+        ? {
+            ...options,
+            causationId: options.causationId ?? event.id,
+            correlationId: options.correlationId ?? event.correlationId ?? event.id,
+            ...(event.traceparent && !options.traceparent ? { traceparent: event.traceparent } : {}),
+          }
+        : options,
+    ) as EventEnvelope;
+    await publishInTransaction(tx, params.topic, [next]);
+    params.onPublish();
+    return next.id;
+  };
+  const ctx: HandlerContext = {
+    tx: tx.client,
+    attempt: params.attempt,
+    maxAttempts: params.maxAttempts,
+    signal: params.signal,
+    publish: publish as HandlerContext["publish"],
+    logger: params.logger,
+    handlerName: params.handlerName,
+    group: params.group,
+  };
+  return withSavepoint(ctx, tx);
 }
 
 /**
@@ -53,31 +107,20 @@ export async function runEntry(params: {
   let published = false;
   try {
     await store.transaction(async (tx) => {
-      const publish = async <D extends EventDefinition>(
-        definition: D,
-        data: Parameters<HandlerContext["publish"]>[1],
-        options: PublishEventOptions = {},
-      ): Promise<string> => {
-        const next = createEnvelope(definition, data as never, {
-          ...options,
-          causationId: options.causationId ?? event.id,
-          correlationId: options.correlationId ?? event.correlationId ?? event.id,
-          ...(event.traceparent && !options.traceparent ? { traceparent: event.traceparent } : {}),
-        }) as EventEnvelope;
-        await publishInTransaction(tx, params.topic, [next]);
-        published = true;
-        return next.id;
-      };
-      const ctx: HandlerContext = {
-        tx: tx.client,
+      const ctx = handlerContext({
+        tx,
+        event,
         attempt: entry.attempt,
         maxAttempts: entry.maxAttempts,
         signal: params.signal,
-        publish: publish as HandlerContext["publish"],
+        topic: params.topic,
+        group: params.group,
         logger,
         handlerName: handler.name,
-        group: params.group,
-      };
+        onPublish: () => {
+          published = true;
+        },
+      });
       await handler.run(event, ctx);
       const [outcome] = await tx.inbox.complete({ entries: [ref] });
       if (outcome !== "completed") throw new LeaseLost();
@@ -90,19 +133,33 @@ export async function runEntry(params: {
       });
       return { kind: "lease-lost" };
     }
-    return fail(params, error);
+    return failEntry(params, error);
   }
   if (published) params.wakeRelay();
   await params.hook("onProcessed", event, { ...info, durationMs: performance.now() - started });
   return { kind: "completed" };
 }
 
-async function fail(params: Parameters<typeof runEntry>[0], error: unknown): Promise<EntryOutcome> {
+/**
+ * Settles a failed attempt of a claimed entry: a retry by the handler's policy, or the dead
+ * letters after the last attempt or when the error asks for it (`deadLetter: true`).
+ */
+export async function failEntry(
+  params: {
+    entry: InboxEntry;
+    handler: RegisteredHandler;
+    store: Store;
+    logger: Logger;
+    hook: HookFn;
+  },
+  error: unknown,
+): Promise<EntryOutcome> {
   const { entry, handler, store, logger } = params;
   const attemptError = toAttemptError(error);
   const info = { handler: handler.name, attempt: entry.attempt };
-  if (entry.attempt >= entry.maxAttempts) {
-    const reason = `max attempts (${entry.maxAttempts}) reached`;
+  const forced = wantsDeadLetter(error);
+  if (forced || entry.attempt >= entry.maxAttempts) {
+    const reason = forced ? deadLetterReason(error) : `max attempts (${entry.maxAttempts}) reached`;
     const outcome = await store.inbox.fail({
       id: entry.id,
       leaseToken: entry.leaseToken,
