@@ -398,7 +398,19 @@ describe("createOutboxRelay", () => {
     expect(() =>
       createOutboxRelay({ store: {} as MemoryStore, transport: {} as Transport, logger: silentLogger }),
     ).toThrow(/store must be a Store; transport must be a Transport/);
-    expect(outboxRelayDefaults).toEqual({ batchSize: 100, leaseMs: 30_000, pollIntervalMs: 1_000 });
+    expect(() => createOutboxRelay({ store, transport, retention: "forever" })).toThrow(/retention/);
+    expect(() => createOutboxRelay({ store, transport, retention: -1 })).toThrow(/retention/);
+    expect(() => createOutboxRelay({ store, transport, cleanupInterval: 0 })).toThrow(/cleanupInterval/);
+    expect(() =>
+      createOutboxRelay({ store, transport, retention: false, logger: silentLogger }),
+    ).not.toThrow();
+    expect(outboxRelayDefaults).toEqual({
+      batchSize: 100,
+      leaseMs: 30_000,
+      pollIntervalMs: 1_000,
+      retentionMs: 3_600_000,
+      cleanupIntervalMs: 60_000,
+    });
   });
 
   it("32 concurrent transactions with random delays, some rolled back: every committed event is delivered once, no rolled-back one ever", async () => {
@@ -439,6 +451,87 @@ describe("createOutboxRelay", () => {
   }, 10_000);
 });
 
+describe("retention", () => {
+  /** Sums what the relay's own cleanup calls deleted. */
+  async function deletedBy(spy: { mock: { results: Array<{ value: unknown }> } }): Promise<number> {
+    const values = await Promise.all(spy.mock.results.map((r) => r.value as Promise<number>));
+    return values.reduce((a, b) => a + b, 0);
+  }
+
+  it("a started relay deletes published rows past retention, at start and every cleanupInterval", async () => {
+    const { store, transport } = setup();
+    const cleanup = vi.spyOn(store.outbox, "cleanup");
+    const relay = relayOf({ store, transport, retention: 0, cleanupInterval: 20 });
+    relay.start();
+    await until(() => cleanup.mock.calls.length >= 1); // the first run is at start
+    await store.transaction((tx) => publishInTransaction(tx, TOPIC, [event(1), event(2), event(3)]));
+    await relay.flush();
+    await until(async () => (await deletedBy(cleanup)) === 3);
+    expect(cleanup.mock.calls.every(([p]) => p.olderThanMs === 0)).toBe(true);
+    const calls = cleanup.mock.calls.length;
+    await until(() => cleanup.mock.calls.length >= calls + 2); // keeps running every interval
+    await relay.stop();
+    const stopped = cleanup.mock.calls.length;
+    await new Promise((r) => setTimeout(r, 60));
+    expect(cleanup.mock.calls.length).toBe(stopped); // and not after stop()
+  });
+
+  it("keeps published rows younger than the retention and never deletes unpublished ones", async () => {
+    const { store, transport } = setup();
+    const cleanup = vi.spyOn(store.outbox, "cleanup");
+    await store.transaction((tx) => publishInTransaction(tx, TOPIC, [event(1), event(2)]));
+    await relayOf({ store, transport }).flush();
+    await store.transaction((tx) => publishInTransaction(tx, TOPIC, [event(3)])); // stays unpublished
+    const relay = relayOf({ store, transport: flakyTransport(transport, 1_000), cleanupInterval: 10 });
+    relay.start();
+    await until(() => cleanup.mock.calls.length >= 3);
+    await relay.stop();
+    expect(cleanup.mock.calls[0]?.[0]).toEqual({ olderThanMs: 3_600_000 }); // the default: one hour
+    expect(await deletedBy(cleanup)).toBe(0);
+    expect(await relay.cleanup()).toBe(0);
+    expect(await store.outbox.pending()).toBe(1);
+    expect(await store.outbox.cleanup({ olderThanMs: 0 })).toBe(2); // the two published rows were kept
+    expect(await store.outbox.pending()).toBe(1);
+  });
+
+  it("retention: false never cleans up; relay.cleanup() runs one cleanup on demand", async () => {
+    const { store, transport } = setup();
+    const cleanup = vi.spyOn(store.outbox, "cleanup");
+    await store.transaction((tx) => publishInTransaction(tx, TOPIC, [event(1)]));
+    const keep = relayOf({ store, transport, retention: false, cleanupInterval: 5 });
+    keep.start();
+    await keep.flush();
+    await new Promise((r) => setTimeout(r, 30));
+    await keep.stop();
+    expect(cleanup).not.toHaveBeenCalled();
+    expect(await keep.cleanup()).toBe(0);
+    const onDemand = relayOf({ store, transport, retention: "0ms" });
+    expect(await onDemand.cleanup()).toBe(1);
+    expect(cleanup).toHaveBeenCalledWith({ olderThanMs: 0 });
+  });
+
+  it("a failing cleanup is logged and retried; relaying goes on", async () => {
+    const { store, transport } = setup();
+    const consumer = await collect(transport);
+    const warnings: string[] = [];
+    const logger: Logger = { ...silentLogger, warn: (message) => warnings.push(message) };
+    const cleanup = vi
+      .spyOn(store.outbox, "cleanup")
+      .mockRejectedValueOnce(new Error("disk on fire"))
+      .mockRejectedValueOnce(new Error("still on fire"));
+    const relay = relayOf({ store, transport, logger, retention: 0, cleanupInterval: 10 });
+    relay.start();
+    await store.transaction((tx) => publishInTransaction(tx, TOPIC, [event(1)]));
+    await until(() => consumer.received.length === 1);
+    await until(async () => {
+      const later = await Promise.all(cleanup.mock.results.slice(2).map((r) => r.value as Promise<number>));
+      return later.reduce((a, b) => a + b, 0) === 1; // a later round deleted the published row
+    });
+    expect(warnings.filter((w) => w.includes("cleanup"))).toHaveLength(2);
+    await consumer.close();
+  });
+});
+
 describe("publishInTransaction", () => {
   it("skips ids that are already in the log", async () => {
     const { store, transport } = setup();
@@ -473,4 +566,103 @@ describe("publishInTransaction validation", () => {
     expect(await store.outbox.pending()).toBe(0);
     await store.close();
   });
+});
+
+describe("rows that cannot be encoded", () => {
+  const Blob = defineEvent("test.blob", z.object({ text: z.string() }));
+  /** 2 MiB of data: twice the codec's 1 MiB limit. */
+  const oversized = (key?: string) =>
+    createEnvelope(Blob, { text: "x".repeat(2 * 1024 * 1024) }, key === undefined ? {} : { key });
+
+  function capturingLogger() {
+    const errors: Array<{ message: string; context: Record<string, unknown> | undefined }> = [];
+    const logger: Logger = {
+      ...silentLogger,
+      error: (message, context) => errors.push({ message, context }),
+    };
+    return { logger, errors };
+  }
+
+  it("publishes the rest of the batch and moves the row to the dead letters, once", async () => {
+    const { store, transport } = setup();
+    const consumer = await collect(transport);
+    const { logger, errors } = capturingLogger();
+    const good1 = event(1);
+    const big = oversized();
+    const good2 = event(2);
+    // Straight into the store, bypassing publishInTransaction's check.
+    await store.outbox.add({ topic: TOPIC, events: [good1, big, good2] });
+    const publish = vi.spyOn(transport, "publish");
+
+    const relay = relayOf({ store, transport, logger, batchSize: 10 });
+    await relay.flush({ timeout: "10s" });
+    await until(() => consumer.received.length === 2);
+    expect(consumer.received.map((r) => r.id)).toEqual([good1.id, good2.id]);
+    expect(await store.outbox.pending()).toBe(0);
+    expect(publish).toHaveBeenCalledTimes(1); // one batch: the two good rows
+    expect(publish.mock.calls[0]?.[1].map((e) => e.id)).toEqual([good1.id, good2.id]);
+
+    const dead = await store.deadLetters.list();
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({
+      consumer: "outbox:events",
+      event: { id: big.id, type: "test.blob" },
+      error: { name: "ValidationError", code: "PAYLOAD_TOO_LARGE" },
+    });
+    expect(dead[0]?.reason).toMatch(/^cannot be encoded: .*larger than 1048576 bytes/);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.message).toContain(big.id);
+    expect(errors[0]?.context).toMatchObject({ eventId: big.id, type: "test.blob", topic: TOPIC });
+
+    // Not retried: a started relay finds nothing left, and new rows flow.
+    relay.start();
+    const good3 = event(3);
+    await store.outbox.add({ topic: TOPIC, events: [good3] });
+    relay.wake();
+    await until(() => consumer.received.length === 3);
+    await new Promise((r) => setTimeout(r, 100));
+    await relay.stop();
+    expect(consumer.received.map((r) => r.id)).toEqual([good1.id, good2.id, good3.id]);
+    expect(await store.deadLetters.list()).toHaveLength(1);
+    expect(errors).toHaveLength(1);
+    expect(publish).toHaveBeenCalledTimes(2);
+    await consumer.close();
+  }, 20_000);
+
+  it("a started relay sets the row aside without failing rounds and unblocks the rows of its key", async () => {
+    const { store, transport } = setup();
+    const consumer = await collect(transport);
+    const { logger, errors } = capturingLogger();
+    const big = oversized("k");
+    const sameKey = event(1, "k");
+    const other = event(2, "other");
+    await store.outbox.add({ topic: TOPIC, events: [big, sameKey, other] });
+    const relay = relayOf({ store, transport, logger, pollInterval: 20 });
+    relay.start();
+    await until(() => consumer.received.length === 2, 10_000);
+    expect(new Set(consumer.received.map((r) => r.id))).toEqual(new Set([sameKey.id, other.id]));
+    await until(async () => (await store.outbox.pending()) === 0);
+    await new Promise((r) => setTimeout(r, 100));
+    await relay.stop();
+    // One error: the set-aside row; no "round failed" retries.
+    expect(errors.map((e) => e.message)).toEqual([expect.stringContaining("moved to the dead letters")]);
+    expect((await store.deadLetters.list({ consumer: "outbox:events" })).map((d) => d.event?.id)).toEqual([
+      big.id,
+    ]);
+    await consumer.close();
+  }, 20_000);
+
+  it("keeps the reason when the dead letters cannot hold the event itself", async () => {
+    const { store, transport } = setup();
+    const big = oversized();
+    await store.outbox.add({ topic: TOPIC, events: [big] });
+    const add = vi.spyOn(store.deadLetters, "add").mockRejectedValueOnce(new Error("row too big"));
+    await relayOf({ store, transport }).flush({ timeout: "10s" });
+    expect(add).toHaveBeenCalledTimes(2);
+    const dead = await store.deadLetters.list();
+    expect(dead).toHaveLength(1);
+    expect(dead[0]?.event).toBeUndefined();
+    expect(dead[0]?.reason).toContain(`event test.blob ${big.id} not kept: row too big`);
+    expect(await store.outbox.pending()).toBe(0);
+  }, 20_000);
 });

@@ -2,6 +2,7 @@ import {
   ConfigError,
   createConsoleLogger,
   type Duration,
+  type EncodedEvent,
   EventferryError,
   encodeEvent,
   type Logger,
@@ -9,7 +10,7 @@ import {
   type Transport,
   tryParseDuration,
 } from "@eventferry/core";
-import type { OutboxEntry, Store } from "@eventferry/store";
+import { type OutboxEntry, type Store, toAttemptError } from "@eventferry/store";
 
 /** Options of {@link createOutboxRelay}. */
 export interface OutboxRelayOptions {
@@ -21,6 +22,14 @@ export interface OutboxRelayOptions {
   lease?: Duration;
   /** Fallback polling interval when no wake-up signal arrives. @default "1s" */
   pollInterval?: Duration;
+  /**
+   * How long published rows are kept before a started relay deletes them
+   * (`store.outbox.cleanup({ olderThanMs })`, store clock); `false` keeps them forever. Unpublished
+   * rows are never deleted. @default "1h"
+   */
+  retention?: Duration | false;
+  /** How often a started relay runs that cleanup (once right after `start()`, then every interval). @default "1m" */
+  cleanupInterval?: Duration;
   /** @default a console logger at level "warn" */
   logger?: Logger;
 }
@@ -39,11 +48,25 @@ export interface OutboxRelay {
    * Rejects with an `EventferryError` of code `ABORTED` after `timeout` (@default "30s").
    */
   flush(options?: { timeout?: Duration }): Promise<void>;
+  /**
+   * Deletes published rows older than `retention` now (what a started relay does every
+   * `cleanupInterval`); resolves with how many were deleted (0 when `retention` is `false`).
+   */
+  cleanup(): Promise<number>;
   readonly running: boolean;
 }
 
+/** The dead-letter `consumer` of a row the relay cannot encode: this prefix and the row's topic. */
+const outboxDeadLetterPrefix = "outbox:";
+
 /** Defaults of {@link OutboxRelayOptions}. */
-export const outboxRelayDefaults = { batchSize: 100, leaseMs: 30_000, pollIntervalMs: 1_000 } as const;
+export const outboxRelayDefaults = {
+  batchSize: 100,
+  leaseMs: 30_000,
+  pollIntervalMs: 1_000,
+  retentionMs: 3_600_000,
+  cleanupIntervalMs: 60_000,
+} as const;
 
 /**
  * Creates the outbox relay: claims unpublished rows in batches (leased, so several relays never
@@ -56,6 +79,15 @@ export const outboxRelayDefaults = { batchSize: 100, leaseMs: 30_000, pollInterv
  * error, backs off (200 ms doubling up to 5 s) and publishes the same rows again while it still
  * holds their lease; rows whose lease ran out are claimed afresh. `stop()` interrupts the
  * back-off. Throws a `ConfigError` listing every invalid option.
+ *
+ * A row whose event cannot be encoded (over the codec's 1 MiB limit, too deep: one added to the
+ * store directly, bypassing `publishInTransaction`'s check) never blocks the others: the relay
+ * publishes the rest of the round, moves that row's event to the dead letters (consumer
+ * `outbox:<topic>`, reason `cannot be encoded: …`), marks the row published and logs an error.
+ *
+ * Published rows are kept for `retention` (default one hour, for audits and re-sends) and then
+ * deleted by the started relay, which runs `store.outbox.cleanup` once at start and every
+ * `cleanupInterval`; several relays cleaning at once is harmless (a delete of the same rows).
  *
  * @example
  * const relay = createOutboxRelay({ store, transport });
@@ -81,6 +113,21 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   };
   const leaseMs = positiveDuration(options?.lease, "lease", outboxRelayDefaults.leaseMs);
   const pollMs = positiveDuration(options?.pollInterval, "pollInterval", outboxRelayDefaults.pollIntervalMs);
+  let retentionMs: number | undefined = outboxRelayDefaults.retentionMs;
+  if (options?.retention === false) retentionMs = undefined;
+  else if (options?.retention !== undefined) {
+    const ms = tryParseDuration(options.retention);
+    if (ms === undefined || ms < 0) {
+      problems.push(
+        `retention must be false or a non-negative duration (milliseconds or a string like "1h"), got ${JSON.stringify(options.retention)}`,
+      );
+    } else retentionMs = ms;
+  }
+  const cleanupMs = positiveDuration(
+    options?.cleanupInterval,
+    "cleanupInterval",
+    outboxRelayDefaults.cleanupIntervalMs,
+  );
   if (problems.length > 0) {
     throw new ConfigError(`[eventferry:outbox] invalid relay options: ${problems.join("; ")}`, { problems });
   }
@@ -146,8 +193,18 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     }
     held = undefined;
     if (entries.length === 0) return 0;
+    // Each row is encoded on its own: one the transport could never take (over the codec's size
+    // limit, too deep) is set aside below instead of failing — and holding — the whole round.
+    const encoded = new Map<OutboxEntry, EncodedEvent>();
+    const unencodable: Array<{ entry: OutboxEntry; error: unknown }> = [];
     const byTopic = new Map<string, OutboxEntry[]>();
     for (const e of entries) {
+      try {
+        encoded.set(e, encodeEvent(e.event));
+      } catch (error) {
+        unencodable.push({ entry: e, error });
+        continue;
+      }
       const list = byTopic.get(e.topic);
       if (list) list.push(e);
       else byTopic.set(e.topic, [e]);
@@ -155,10 +212,14 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     let published = 0;
     const remaining = new Set(entries);
     try {
+      for (const { entry, error } of unencodable) {
+        await setAside(entry, error);
+        remaining.delete(entry);
+      }
       for (const [topic, list] of byTopic) {
         await transport.publish(
           topic,
-          list.map((e) => encodeEvent(e.event)),
+          list.map((e) => encoded.get(e) as EncodedEvent),
         );
         // Marked per topic: a later topic's failure does not re-publish this one.
         for (const e of list) remaining.delete(e);
@@ -179,6 +240,75 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       throw error;
     }
     return published;
+  }
+
+  /**
+   * Moves a row that cannot be encoded to the dead letters (consumer `outbox:<topic>`, the event
+   * kept for an operator to inspect and re-publish) and marks it published, so it never blocks the
+   * outbox again. Throws when the store refuses: the row stays held and is tried again.
+   */
+  async function setAside(entry: OutboxEntry, error: unknown): Promise<void> {
+    const { id: eventId, type } = entry.event;
+    const consumer = `${outboxDeadLetterPrefix}${entry.topic}`;
+    const reason = `cannot be encoded: ${messageOf(error)}`;
+    const attemptError = toAttemptError(error);
+    let deadLetterId: string;
+    try {
+      deadLetterId = await store.deadLetters.add({
+        consumer,
+        event: entry.event,
+        reason,
+        error: attemptError,
+      });
+    } catch (withEvent) {
+      // The store could not keep the event itself (e.g. its own size limit): keep the reason.
+      logger.warn("outbox relay: the dead letter could not hold the event; it is kept without it", {
+        topic: entry.topic,
+        eventId,
+        type,
+        error: messageOf(withEvent),
+      });
+      deadLetterId = await store.deadLetters.add({
+        consumer,
+        reason: `${reason} (event ${type} ${eventId} not kept: ${messageOf(withEvent)})`,
+        error: attemptError,
+      });
+    }
+    const [outcome] = await store.outbox.markPublished({
+      entries: [{ id: entry.id, leaseToken: entry.leaseToken }],
+    });
+    logger.error(
+      `outbox relay: event ${type} ${eventId} cannot be encoded and was moved to the dead letters; it will not be published`,
+      {
+        topic: entry.topic,
+        eventId,
+        type,
+        deadLetterId,
+        consumer,
+        error: attemptError.message,
+        ...(outcome === "lease-lost" ? { leaseLost: true } : {}),
+      },
+    );
+  }
+
+  async function cleanup(): Promise<number> {
+    if (retentionMs === undefined) return 0;
+    return store.outbox.cleanup({ olderThanMs: retentionMs });
+  }
+
+  /** Runs the retention cleanup at start and every `cleanupInterval` until stopped. */
+  async function cleanLoop(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        const deleted = await cleanup();
+        if (deleted > 0) logger.debug("outbox relay: deleted published rows past retention", { deleted });
+      } catch (error) {
+        logger.warn("outbox relay: cleanup of published rows failed; retried at the next interval", {
+          error,
+        });
+      }
+      await sleep(cleanupMs, signal);
+    }
   }
 
   async function run(): Promise<void> {
@@ -204,7 +334,12 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       abort = new AbortController();
       const previous = loop;
       // A start() right after stop() waits for the old loop, so two loops never run at once.
-      loop = (previous ?? Promise.resolve()).then(() => (running ? run() : undefined));
+      const signal = abort.signal;
+      loop = (previous ?? Promise.resolve()).then(() =>
+        running
+          ? Promise.all([run(), retentionMs === undefined ? undefined : cleanLoop(signal)]).then(() => {})
+          : undefined,
+      );
     },
     async stop() {
       if (!running) {
@@ -237,9 +372,14 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       }
       throw new EventferryError("ABORTED", `[eventferry:outbox] outbox not empty after ${timeoutMs} ms`);
     },
+    cleanup,
     get running() {
       return running;
     },
   };
   return relay;
+}
+
+function messageOf(error: unknown): string {
+  return toAttemptError(error).message;
 }
