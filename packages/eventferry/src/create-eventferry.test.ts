@@ -1,5 +1,6 @@
 import {
   ConfigError,
+  createEnvelope,
   createMemoryTransport,
   defineEvent,
   type EventEnvelope,
@@ -184,6 +185,130 @@ describe("publish → handle", () => {
     expect((await collect(ferry.read())).map((e) => e.id)).toEqual(ids);
     expect(await ferry.publishMany([])).toEqual([]);
   });
+});
+
+describe("events over the codec's limit", () => {
+  const Blob = defineEvent("test.blob", z.object({ text: z.string() }));
+  /** 2 MiB of data: twice the codec's 1 MiB limit. */
+  const twoMiB = { text: "x".repeat(2 * 1024 * 1024) };
+
+  it("publish applies the ferry's own codec limit, so nothing it sends is refused by its own inbox", async () => {
+    const { ferry, store } = await newFerry({ codec: { maxBytes: 4_096 } });
+    await ferry.start();
+    const append = vi.spyOn(store, "append");
+    const error = await ferry
+      .publish(Blob, { text: "x".repeat(8_000) }, { id: "blob-2" })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "PAYLOAD_TOO_LARGE", details: { maxBytes: 4_096 } });
+    expect(append).not.toHaveBeenCalled();
+    await expect(ferry.publish(Blob, { text: "small" })).resolves.toEqual(expect.any(String));
+  });
+
+  it("publish rejects a 2 MiB event with a ValidationError naming it and the limit; nothing is stored or sent", async () => {
+    const { ferry, store } = await newFerry();
+    const handler = vi.fn(async () => {});
+    ferry.on("**", handler);
+    await ferry.start();
+    const append = vi.spyOn(store, "append");
+    const addToOutbox = vi.spyOn(store.outbox, "add");
+    const publish = vi.spyOn(ferry.transport, "publish");
+
+    const error = await ferry.publish(Blob, twoMiB, { id: "blob-1" }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error).toMatchObject({ code: "PAYLOAD_TOO_LARGE", retryable: false });
+    expect((error as ValidationError).message).toContain('event test.blob "blob-1"');
+    expect((error as ValidationError).message).toContain("limit of 1048576 bytes (1 MiB)");
+    expect((error as ValidationError).details).toEqual({
+      type: "test.blob",
+      id: "blob-1",
+      maxBytes: 1_048_576,
+    });
+
+    await ferry.publish(OrderCreated, { orderId: "o-1", total: 1 }); // the ferry goes on
+    await ferry.whenIdle({ timeout: "10s" });
+    expect(append).toHaveBeenCalledTimes(1);
+    expect(addToOutbox).not.toHaveBeenCalled();
+    expect(publish).toHaveBeenCalledTimes(1);
+    expect((await collect(ferry.read())).map((e) => e.type)).toEqual(["order.created"]);
+    expect(await store.outbox.pending()).toBe(0);
+    expect(handler).toHaveBeenCalledTimes(1);
+  }, 20_000);
+
+  it("publishMany with one oversized item among good ones rejects naming the item; none is stored", async () => {
+    const { ferry, store } = await newFerry();
+    const append = vi.spyOn(store, "append");
+    const publish = vi.spyOn(ferry.transport, "publish");
+    const error = await ferry
+      .publishMany([
+        { event: OrderCreated, data: { orderId: "o-1", total: 1 } },
+        { event: Blob, data: twoMiB, options: { id: "blob-2" } },
+        { event: OrderShipped, data: { orderId: "o-1" } },
+      ])
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error).toMatchObject({ code: "PAYLOAD_TOO_LARGE" });
+    expect((error as ValidationError).message).toMatch(/item 1: .*event test\.blob "blob-2".*1048576 bytes/);
+    expect(append).not.toHaveBeenCalled();
+    expect(publish).not.toHaveBeenCalled();
+    expect(await collect(ferry.read())).toEqual([]);
+    expect(await store.outbox.pending()).toBe(0);
+  });
+
+  it("publish rejects data that cannot be encoded (a BigInt) the same way", async () => {
+    const { ferry, store } = await newFerry();
+    const Loose = defineEvent("test.loose", z.object({ value: z.unknown() }));
+    const error = await ferry.publish(Loose, { value: 10n }, { id: "loose-1" }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect(error).toMatchObject({
+      code: "VALIDATION_FAILED",
+      details: { type: "test.loose", id: "loose-1" },
+    });
+    expect((error as ValidationError).message).toContain('event test.loose "loose-1" cannot be published');
+    expect(await collect(ferry.read())).toEqual([]);
+    expect(await store.outbox.pending()).toBe(0);
+  });
+
+  it("ctx.publish of an oversized follow-up rejects inside the handler's transaction; the outbox stays empty", async () => {
+    const { ferry, store } = await newFerry();
+    const failures: unknown[] = [];
+    ferry.on(OrderCreated, async (_event, ctx) => {
+      try {
+        await ctx.publish(Blob, twoMiB);
+      } catch (error) {
+        failures.push(error);
+      }
+    });
+    await ferry.start();
+    await ferry.publish(OrderCreated, { orderId: "o-1", total: 1 });
+    await ferry.whenIdle({ timeout: "10s" });
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toBeInstanceOf(ValidationError);
+    expect(failures[0]).toMatchObject({ code: "PAYLOAD_TOO_LARGE" });
+    expect(await store.outbox.pending()).toBe(0);
+    expect((await collect(ferry.read())).map((e) => e.type)).toEqual(["order.created"]);
+  }, 20_000);
+
+  it("the relay delivers the good outbox rows and dead-letters one that cannot be encoded", async () => {
+    const { ferry, store } = await newFerry();
+    const seen: string[] = [];
+    ferry.on(OrderCreated, async (event) => {
+      seen.push(event.data.orderId);
+    });
+    const big = createEnvelope(Blob, twoMiB);
+    const rows = [
+      createEnvelope(OrderCreated, { orderId: "o-1", total: 1 }),
+      big,
+      createEnvelope(OrderCreated, { orderId: "o-2", total: 2 }),
+    ];
+    await store.outbox.add({ topic: ferry.topic, events: rows }); // bypassing the front door
+    await ferry.start();
+    await ferry.whenIdle({ timeout: "10s" });
+    expect(seen.sort()).toEqual(["o-1", "o-2"]);
+    expect(await store.outbox.pending()).toBe(0);
+    const dead = await ferry.deadLetters.list({ consumer: "outbox:events" });
+    expect(dead.map((d) => [d.event?.id, d.error.code])).toEqual([[big.id, "PAYLOAD_TOO_LARGE"]]);
+    expect(dead[0]?.reason).toMatch(/^cannot be encoded: /);
+  }, 20_000);
 });
 
 describe("retries and dead letters", () => {

@@ -1,9 +1,12 @@
 import {
+  type CodecLimits,
   ConfigError,
+  codecDefaults,
   createConsoleLogger,
   createEnvelope,
   createRegistry,
   type Duration,
+  type EncodedEvent,
   type EventData,
   type EventDefinition,
   type EventEnvelope,
@@ -25,8 +28,24 @@ import {
   type Transport,
   ValidationError,
 } from "@eventferry/core";
-import { createInbox, type HandlerOptions, type Inbox, type InboxOptions } from "@eventferry/inbox";
-import { createOutboxRelay, type OutboxRelay, type OutboxRelayOptions } from "@eventferry/outbox";
+import {
+  type BatchHandler,
+  type BatchHandlerOptions,
+  createInbox,
+  type HandlerOptions,
+  type Inbox,
+  type InboxOptions,
+  type ProcessedResult,
+  type WhenProcessedOptions,
+} from "@eventferry/inbox";
+import {
+  type AnyModelEvents,
+  createOutboxRelay,
+  isModelEvents,
+  type ModelEventName,
+  type OutboxRelay,
+  type OutboxRelayOptions,
+} from "@eventferry/outbox";
 import type {
   AppendResult,
   DeadLetter,
@@ -66,6 +85,8 @@ export interface EventferryOptions<TClient = unknown>
     | "handlerTimeout"
     | "logger"
     | "codec"
+    | "admission"
+    | "retention"
   > {
   /**
    * The durable store: an instance, or a URL resolved by scheme (`memory:`, `sqlite:./path.db`,
@@ -84,12 +105,18 @@ export interface EventferryOptions<TClient = unknown>
   adapters?: AdapterPackageOverrides;
   /** Event definitions known up front (validated at handle time, schemas registered at start). */
   events?: readonly EventDefinition[];
+  /**
+   * Models made by `defineModelEvents` (from `@eventferry/outbox`): their `created`, `updated`
+   * and `deleted` definitions are registered like `events`. A model whose `topic` is not the
+   * ferry's `topic` is a `ConfigError` (its events would never reach these handlers).
+   */
+  models?: readonly AnyModelEvents[];
   /** A registry to use (`events` are added to it). @default a new registry */
   registry?: EventRegistry;
   /** Run `store.migrate()` while creating the ferry. @default true */
   migrate?: boolean;
   /** The outbox relay (re-sends events whose direct publish failed, and handlers' follow-ups). */
-  relay?: Pick<OutboxRelayOptions, "batchSize" | "pollInterval" | "lease">;
+  relay?: Pick<OutboxRelayOptions, "batchSize" | "pollInterval" | "lease" | "retention" | "cleanupInterval">;
 }
 
 /** Defaults of {@link EventferryOptions}. */
@@ -150,13 +177,51 @@ export interface Eventferry<TClient = unknown> {
   ): Eventferry<TClient>;
   on(pattern: string, handler: Handler<unknown, TClient>, options?: HandlerOptions): Eventferry<TClient>;
   /**
+   * Registers a batch handler (see `Inbox.handleBatch`): it gets up to `maxSize` events at once,
+   * waiting at most `maxWait` for more, in one transaction whose commit completes all of them; a
+   * failure retries or dead-letters each event by the policy. Returns the ferry.
+   *
+   * @example
+   * ferry.onBatch(OrderCreated, async (events, ctx) => {
+   *   await ctx.tx.query("insert into invoices select * from unnest($1::text[])", [events.map((e) => e.data.orderId)]);
+   * }, { maxSize: 500, maxWait: "50ms" });
+   */
+  onBatch<D extends EventDefinition>(
+    definition: D,
+    handler: BatchHandler<EventData<D>, TClient>,
+    options?: BatchHandlerOptions,
+  ): Eventferry<TClient>;
+  onBatch(
+    pattern: string,
+    handler: BatchHandler<unknown, TClient>,
+    options?: BatchHandlerOptions,
+  ): Eventferry<TClient>;
+  /**
+   * Registers a handler for one lifecycle event of a model made by `defineModelEvents`:
+   * `ferry.onModel(User, "created", h)` is `ferry.on(User.created, h)` (typed `event.data`; the
+   * model's definitions are registered). Throws a `ConfigError` when the model's `topic` is not
+   * the ferry's. Returns the ferry.
+   *
+   * @example
+   * ferry.onModel(User, "updated", async (event, ctx) => {
+   *   if (event.data.before?.email !== event.data.after.email) await sendConfirmation(event.data.after);
+   * });
+   */
+  onModel<M extends AnyModelEvents, E extends ModelEventName>(
+    model: M,
+    event: E,
+    handler: Handler<EventData<M[E]>, TClient>,
+    options?: HandlerOptions,
+  ): Eventferry<TClient>;
+  /**
    * Validates `data`, appends the event to the store's log and publishes it to the transport.
    * Resolves with the event id once the event is durable: if the transport refuses it, the event
    * goes to the outbox and the relay delivers it later. Publishing an id already in the log is a
    * no-op that resolves with the id.
    *
-   * Throws a `ValidationError` (nothing stored) for invalid data or options, a `PublishError` when
-   * the store refuses the event or neither the transport nor the outbox takes it.
+   * Throws a `ValidationError` (nothing stored) for invalid data or options, or an event that
+   * cannot be encoded — code `PAYLOAD_TOO_LARGE` when it is over the codec's limit (1 MiB encoded);
+   * a `PublishError` when the store refuses the event or neither the transport nor the outbox takes it.
    *
    * @example
    * const id = await ferry.publish(OrderCreated, { orderId: "o-1", total: 42 }, { key: "customer-7", delay: "10m" });
@@ -167,8 +232,9 @@ export interface Eventferry<TClient = unknown> {
     options?: PublishEventOptions,
   ): Promise<string>;
   /**
-   * Publishes many events with one append and one transport publish. All are validated first: one
-   * invalid item fails the call and nothing is stored. Resolves with the ids in input order.
+   * Publishes many events with one append and one transport publish. All are validated (and
+   * encoded) first: one invalid or oversized item fails the call with a `ValidationError` naming
+   * its index and nothing is stored. Resolves with the ids in input order.
    *
    * @example
    * await ferry.publishMany(orders.map((o) => ({ event: OrderCreated, data: o, options: { key: o.customerId } })));
@@ -198,6 +264,18 @@ export interface Eventferry<TClient = unknown> {
    * @default timeout "30s"
    */
   whenIdle(options?: { timeout?: Duration }): Promise<void>;
+  /**
+   * Resolves when every handler of this ferry matching the event (or only `options.handler`) has
+   * finished it — completed or dead-lettered — with each handler's status, also when that
+   * happened before the call; rejects with a `WhenProcessedTimeoutError` after `timeout`. Sees
+   * what this process handled (see `Inbox.whenProcessed`): for tests and demos.
+   * @default timeout "30s"
+   *
+   * @example
+   * const id = await ferry.publish(OrderCreated, { orderId: "o-1", total: 42 });
+   * const { ok } = await ferry.whenProcessed(id, { timeout: "5s" });
+   */
+  whenProcessed(eventId: string, options?: WhenProcessedOptions): Promise<ProcessedResult>;
   /** Reads the store's log in position order (replay). */
   read(query?: EventQuery): AsyncIterable<StoredEvent>;
   /**
@@ -243,6 +321,11 @@ export async function createEventferry<TClient = unknown>(
   const registry = options.registry ?? createRegistry();
   if (options.events) registry.register(...options.events);
   const topic = options.topic ?? eventferryDefaults.topic;
+  if (options.models !== undefined) {
+    for (const model of Array.isArray(options.models) ? options.models : [options.models]) {
+      registry.register(...checkModel(model, topic).definitions);
+    }
+  }
 
   const owned: Array<{ name: string; close: () => Promise<void> }> = [];
   const closeOwned = async (): Promise<void> => {
@@ -297,6 +380,8 @@ export async function createEventferry<TClient = unknown>(
       plugins,
       logger,
       codec: options.codec,
+      ...(options.admission !== undefined ? { admission: options.admission } : {}),
+      ...(options.retention !== undefined ? { retention: options.retention } : {}),
     });
     const relay = createOutboxRelay({
       store: store as Store,
@@ -304,11 +389,24 @@ export async function createEventferry<TClient = unknown>(
       batchSize: options.relay?.batchSize,
       lease: options.relay?.lease,
       pollInterval: options.relay?.pollInterval,
+      retention: options.relay?.retention,
+      cleanupInterval: options.relay?.cleanupInterval,
       logger,
     });
     if (options.migrate ?? eventferryDefaults.migrate) await store.migrate();
 
-    return assembleFerry({ store, transport, inbox, relay, registry, plugins, logger, topic, closeOwned });
+    return assembleFerry({
+      store,
+      transport,
+      inbox,
+      relay,
+      registry,
+      plugins,
+      logger,
+      topic,
+      codec: options.codec,
+      closeOwned,
+    });
   } catch (error) {
     await closeOwned();
     throw error;
@@ -324,11 +422,13 @@ interface FerryParts<TClient> {
   plugins: readonly Plugin[];
   logger: Logger;
   topic: string;
+  /** The ferry's codec limits: what it publishes, its own inbox must be able to decode. */
+  codec: CodecLimits | undefined;
   closeOwned: () => Promise<void>;
 }
 
 function assembleFerry<TClient>(parts: FerryParts<TClient>): Eventferry<TClient> {
-  const { store, transport, inbox, relay, registry, plugins, logger, topic } = parts;
+  const { store, transport, inbox, relay, registry, plugins, logger, topic, codec } = parts;
   const healthChecks: HealthCheck[] = [
     { name: "store", check: () => store.health() },
     { name: "transport", check: () => transport.health() },
@@ -351,6 +451,9 @@ function assembleFerry<TClient>(parts: FerryParts<TClient>): Eventferry<TClient>
       const stats = await store.inbox.stats({ consumers });
       const numbers: Record<string, number> = {};
       for (const [key, value] of Object.entries(stats)) if (typeof value === "number") numbers[key] = value;
+      if (typeof stats.oldestPendingAt === "string") {
+        numbers.oldestPendingAgeMs = Math.max(0, Date.now() - Date.parse(stats.oldestPendingAt));
+      }
       return numbers;
     },
   };
@@ -392,12 +495,15 @@ function assembleFerry<TClient>(parts: FerryParts<TClient>): Eventferry<TClient>
     }
     const { signal: _signal, ...envelopeOptions } = options;
     const envelope = createEnvelope(definition, data as never, envelopeOptions) as EventEnvelope;
+    // Encoded before anything is stored: an event no transport could carry (over the codec's
+    // limit, unserialisable) is refused here instead of sticking in the outbox.
+    const encoded = encodeForPublish(envelope, codec);
     if (!registry.has(definition.type)) registry.register(definition);
-    return { definition, envelope };
+    return { definition, envelope, encoded };
   };
 
   async function publishEnvelopes(
-    items: readonly { definition: EventDefinition; envelope: EventEnvelope }[],
+    items: readonly { definition: EventDefinition; envelope: EventEnvelope; encoded: EncodedEvent }[],
     signal: AbortSignal | undefined,
   ): Promise<void> {
     assertOpen();
@@ -421,12 +527,13 @@ function assembleFerry<TClient>(parts: FerryParts<TClient>): Eventferry<TClient>
       );
     }
     const fresh = new Set(appended.inserted);
-    const toSend = fresh.size === envelopes.length ? envelopes : envelopes.filter((e) => fresh.has(e.id));
-    if (toSend.length === 0) return;
+    const sending = fresh.size === envelopes.length ? items : items.filter((i) => fresh.has(i.envelope.id));
+    if (sending.length === 0) return;
+    const toSend = sending.map((i) => i.envelope);
     try {
       await transport.publish(
         topic,
-        toSend.map((e) => encodeEvent(e)),
+        sending.map((i) => i.encoded),
         { signal },
       );
     } catch (transportError) {
@@ -459,6 +566,32 @@ function assembleFerry<TClient>(parts: FerryParts<TClient>): Eventferry<TClient>
           t: EventDefinition | string,
           h: Handler<never, TClient>,
           o?: HandlerOptions,
+        ) => unknown
+      )(target, handler, options);
+      return ferry;
+    },
+
+    onModel(model, event, handler, options) {
+      const definition = checkModel(model, topic)[event as ModelEventName] as EventDefinition | undefined;
+      if (!isEventDefinition(definition)) {
+        throw new ConfigError(
+          `[eventferry] onModel takes "created", "updated" or "deleted", got ${JSON.stringify(event)}`,
+        );
+      }
+      registry.register(...model.definitions); // a second, different "user" model is a ConfigError
+      return ferry.on(definition, handler as Handler<unknown, TClient>, options);
+    },
+
+    onBatch(
+      target: EventDefinition | string,
+      handler: BatchHandler<never, TClient>,
+      options?: BatchHandlerOptions,
+    ) {
+      (
+        inbox.handleBatch as (
+          t: EventDefinition | string,
+          h: BatchHandler<never, TClient>,
+          o?: BatchHandlerOptions,
         ) => unknown
       )(target, handler, options);
       return ferry;
@@ -574,6 +707,10 @@ function assembleFerry<TClient>(parts: FerryParts<TClient>): Eventferry<TClient>
       }
     },
 
+    whenProcessed(eventId, options) {
+      return inbox.whenProcessed(eventId, options);
+    },
+
     read(query) {
       return store.read(query);
     },
@@ -614,6 +751,22 @@ function assembleFerry<TClient>(parts: FerryParts<TClient>): Eventferry<TClient>
   return ferry;
 }
 
+/** A model made by `defineModelEvents` whose events go to `topic`; else a `ConfigError`. */
+function checkModel(model: unknown, topic: string): AnyModelEvents {
+  if (!isModelEvents(model)) {
+    throw new ConfigError("[eventferry] models takes models made by defineModelEvents()", {
+      problems: ["models: not a model"],
+    });
+  }
+  if (model.topic !== topic) {
+    throw new ConfigError(
+      `[eventferry] model "${model.name}" adds its events to topic "${model.topic}" but the ferry consumes "${topic}": pass { topic: "${topic}" } to defineModelEvents`,
+      { problems: [`models: ${model.name} topic ${model.topic}`] },
+    );
+  }
+  return model;
+}
+
 function validatePlugins(plugins: readonly Plugin[] | undefined): readonly Plugin[] {
   if (plugins === undefined) return [];
   const problems: string[] = [];
@@ -628,6 +781,44 @@ function validatePlugins(plugins: readonly Plugin[] | undefined): readonly Plugi
     throw new ConfigError(`[eventferry] invalid options: ${problems.join("; ")}`, { problems });
   }
   return [...plugins];
+}
+
+/**
+ * Encodes an event for the transport, or throws a `ValidationError` naming it (type, id) and, for
+ * one over the codec's size limit (code `PAYLOAD_TOO_LARGE`), the limit.
+ */
+function encodeForPublish(envelope: EventEnvelope, codec: CodecLimits | undefined): EncodedEvent {
+  try {
+    return encodeEvent(envelope, codec);
+  } catch (cause) {
+    const codeOf = isEventferryError(cause) ? cause.code : "VALIDATION_FAILED";
+    const what = `event ${envelope.type} ${JSON.stringify(envelope.id)}`;
+    if (codeOf === "PAYLOAD_TOO_LARGE") {
+      const limit = isEventferryError(cause) ? cause.details?.maxBytes : undefined;
+      const maxBytes = typeof limit === "number" ? limit : codecDefaults.maxBytes;
+      const mib = maxBytes % 1_048_576 === 0 ? ` (${maxBytes / 1_048_576} MiB)` : "";
+      throw new ValidationError(
+        `[eventferry] ${what} cannot be published: it is larger than the codec's limit of ${maxBytes} bytes${mib} when encoded; nothing was stored`,
+        {
+          code: "PAYLOAD_TOO_LARGE",
+          issues: [`data: larger than ${maxBytes} bytes when encoded`],
+          details: { type: envelope.type, id: envelope.id, maxBytes },
+          cause,
+        },
+      );
+    }
+    throw new ValidationError(
+      `[eventferry] ${what} cannot be published: ${messageOf(cause)}; nothing was stored`,
+      {
+        issues:
+          cause instanceof ValidationError && cause.issues.length > 0
+            ? cause.issues
+            : ["data: cannot be encoded"],
+        details: { type: envelope.type, id: envelope.id },
+        cause,
+      },
+    );
+  }
 }
 
 /** The events a transport `PublishError` names as failed; all of them when it names none. */

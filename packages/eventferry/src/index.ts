@@ -1,7 +1,29 @@
 // eventferry — the front door: createEventferry, the adapter resolution, and core's public API.
 export * from "@eventferry/core";
-export { type HandlerOptions, type Inbox, timeout } from "@eventferry/inbox";
-export type { OutboxRelay } from "@eventferry/outbox";
+export {
+  type BatchContext,
+  type BatchHandler,
+  type BatchHandlerOptions,
+  type DeadLetterOptions,
+  DeadLetterRequest,
+  deadLetter,
+  type HandlerOptions,
+  type HandlerOutcome,
+  type Inbox,
+  type ProcessedResult,
+  type RetryMiddlewareOptions,
+  recoverer,
+  retry,
+  timeout,
+  type WhenProcessedOptions,
+  WhenProcessedTimeoutError,
+} from "@eventferry/inbox";
+export {
+  type AnyModelEvents,
+  defineModelEvents,
+  type ModelEvents,
+  type OutboxRelay,
+} from "@eventferry/outbox";
 export type {
   AppendResult,
   AttemptError,
