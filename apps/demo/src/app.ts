@@ -1,5 +1,6 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { healthPlugin, type MetricsPlugin, metricsPlugin } from "@eventferry/metrics";
 import { ConfigError, createConsoleLogger, createEventferry, type Eventferry, type Logger } from "eventferry";
 import type { DemoConfig } from "./config.js";
 import { demoEvents } from "./events.js";
@@ -26,6 +27,8 @@ export interface DemoApp {
   readonly server: Server;
   readonly ferry: Eventferry;
   readonly repo: ShopRepository;
+  /** The metrics plugin (Prometheus text at `GET /metrics`). */
+  readonly metrics: MetricsPlugin;
   /**
    * Graceful shutdown: stops accepting connections, lets in-flight handlers finish (within
    * `config.shutdownTimeoutMs`), stops the ferry, closes the transport and the store. Idempotent.
@@ -48,23 +51,31 @@ export async function startApp(config: DemoConfig, options: StartAppOptions = {}
   let ferry: Eventferry | undefined;
   let server: Server | undefined;
   try {
+    const metrics = metricsPlugin({ statsInterval: "5s" });
     ferry = await createEventferry({
       store: adapters.store,
       transport: adapters.transport,
       events: demoEvents,
       group: "shop",
       concurrency: config.concurrency,
-      retry: { attempts: config.retryAttempts, backoff: "exponential", delay: config.retryDelayMs },
+      retry: {
+        attempts: config.retryAttempts,
+        backoff: "exponential",
+        delay: config.retryDelayMs,
+        maxDelay: config.retryMaxDelayMs,
+      },
       logger: ferryLogger,
-      plugins: [activityLogPlugin(logger)],
+      // The health plugin first: it reads the transport's own report before others wrap it.
+      plugins: [healthPlugin({ interval: "5s" }), metrics, activityLogPlugin(logger)],
     });
-    const repo = createShopRepository(ferry.store);
+    // The adapter itself (not the ferry's decorated view): the PostgreSQL repository reads its schema and pool.
+    const repo = createShopRepository(adapters.store);
     await repo.migrate();
     registerHandlers({ ferry, repo, config, logger, random: options.random ?? Math.random });
     await ferry.start();
 
     let url = "";
-    const httpServer = createHttpServer({ ferry, repo, config, logger, baseUrl: () => url });
+    const httpServer = createHttpServer({ ferry, repo, metrics, config, logger, baseUrl: () => url });
     server = httpServer;
     await new Promise<void>((resolve, reject) => {
       httpServer.once("error", (error: NodeJS.ErrnoException) => {
@@ -103,7 +114,7 @@ export async function startApp(config: DemoConfig, options: StartAppOptions = {}
       })();
       return stopping;
     };
-    return { url, server: httpServer, ferry: runningFerry, repo, shutdown };
+    return { url, server: httpServer, ferry: runningFerry, repo, metrics, shutdown };
   } catch (error) {
     server?.close();
     await ferry?.stop().catch(() => {});

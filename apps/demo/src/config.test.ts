@@ -21,6 +21,7 @@ describe("loadConfig", () => {
       EVENTFERRY_ADMIN_TOKEN: "",
       EVENTFERRY_CONCURRENCY: "3",
       EVENTFERRY_RETRY_DELAY: "2s",
+      EVENTFERRY_RETRY_MAX_DELAY: "10s",
       EVENTFERRY_RENEWAL_DELAY: "5m",
       EVENTFERRY_WEBHOOK_FAILURE_RATE: "0",
       UNRELATED: "ignored",
@@ -32,6 +33,7 @@ describe("loadConfig", () => {
       adminToken: undefined,
       concurrency: 3,
       retryDelayMs: 2000,
+      retryMaxDelayMs: 10_000,
       renewalDelayMs: 300_000,
       webhookFailureRate: 0,
     });

@@ -18,6 +18,8 @@ export interface DemoConfig {
   readonly retryAttempts: number;
   /** First retry delay (exponential backoff from there), in ms. */
   readonly retryDelayMs: number;
+  /** Longest retry delay (the exponential backoff is capped here), in ms. */
+  readonly retryMaxDelayMs: number;
   /** Share of webhook deliveries that fail at random (0..1), to show retries. */
   readonly webhookFailureRate: number;
   /** Delay of `subscription.renewal-due` after `POST /subscriptions`, in ms. */
@@ -41,6 +43,7 @@ export const demoDefaults: DemoConfig = Object.freeze({
   logLevel: "info",
   retryAttempts: 4,
   retryDelayMs: 500,
+  retryMaxDelayMs: 30_000,
   webhookFailureRate: 0.3,
   renewalDelayMs: 30_000,
   alertThreshold: 1000,
@@ -66,6 +69,7 @@ export const envVariables: readonly EnvVariable[] = [
   { name: "EVENTFERRY_LOG_LEVEL", description: "debug, info, warn, error, silent", default: "info" },
   { name: "EVENTFERRY_RETRY_ATTEMPTS", description: "attempts of notification handlers", default: "4" },
   { name: "EVENTFERRY_RETRY_DELAY", description: "first retry delay (ms or 500ms, 2s)", default: "500ms" },
+  { name: "EVENTFERRY_RETRY_MAX_DELAY", description: "longest retry delay (the backoff's cap)", default: "30s" },
   { name: "EVENTFERRY_WEBHOOK_FAILURE_RATE", description: "random webhook failures, 0..1", default: "0.3" },
   { name: "EVENTFERRY_RENEWAL_DELAY", description: "delay of renewal reminders", default: "30s" },
   { name: "EVENTFERRY_ALERT_THRESHOLD", description: "payment.failed amount that alerts", default: "1000" },
@@ -110,6 +114,7 @@ const envSchema = z.object({
   EVENTFERRY_LOG_LEVEL: z.enum(["debug", "info", "warn", "error", "silent"]).default("info"),
   EVENTFERRY_RETRY_ATTEMPTS: int(1, 100).default(demoDefaults.retryAttempts),
   EVENTFERRY_RETRY_DELAY: duration.default(demoDefaults.retryDelayMs),
+  EVENTFERRY_RETRY_MAX_DELAY: duration.default(demoDefaults.retryMaxDelayMs),
   EVENTFERRY_WEBHOOK_FAILURE_RATE: z.coerce.number().min(0).max(1).default(demoDefaults.webhookFailureRate),
   EVENTFERRY_RENEWAL_DELAY: duration.default(demoDefaults.renewalDelayMs),
   EVENTFERRY_ALERT_THRESHOLD: z.coerce.number().positive().default(demoDefaults.alertThreshold),
@@ -146,10 +151,26 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): D
     logLevel: e.EVENTFERRY_LOG_LEVEL,
     retryAttempts: e.EVENTFERRY_RETRY_ATTEMPTS,
     retryDelayMs: e.EVENTFERRY_RETRY_DELAY,
+    retryMaxDelayMs: e.EVENTFERRY_RETRY_MAX_DELAY,
     webhookFailureRate: e.EVENTFERRY_WEBHOOK_FAILURE_RATE,
     renewalDelayMs: e.EVENTFERRY_RENEWAL_DELAY,
     alertThreshold: e.EVENTFERRY_ALERT_THRESHOLD,
     bodyLimitBytes: e.EVENTFERRY_BODY_LIMIT,
     shutdownTimeoutMs: e.EVENTFERRY_SHUTDOWN_TIMEOUT,
   };
+}
+
+/** Where `pnpm demo:load` sends its requests when `--url` is not given. */
+export const loadDefaultUrl = "http://127.0.0.1:3000";
+
+/**
+ * The environment of `pnpm demo:load`: `EVENTFERRY_DEMO_URL`, the demo to drive (else
+ * {@link loadDefaultUrl}). `--url` on the command line wins over it.
+ *
+ * @example
+ * loadToolEnv(process.env).url // "http://127.0.0.1:3000"
+ */
+export function loadToolEnv(env: Readonly<Record<string, string | undefined>>): { url: string } {
+  const url = env.EVENTFERRY_DEMO_URL?.trim();
+  return { url: url ? url : loadDefaultUrl };
 }

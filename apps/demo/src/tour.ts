@@ -26,6 +26,10 @@ export function tourText(baseUrl: string, admin: boolean): string {
     `  curl -s '${u}/events?key=c-1&after=0'`,
     `  curl -s ${u}/audit`,
     `  curl -s ${u}/health`,
+    "Prometheus metrics (events handled, retries, dead letters, lag, inbox depth):",
+    `  curl -s ${u}/metrics`,
+    "Put load on it (a progress line every second):",
+    `  pnpm demo:load --url ${u} --rate 200 --duration 30s`,
   ];
   if (admin) {
     lines.push(

@@ -1,6 +1,10 @@
-// The demo's behaviour, run against each store (memory in the unit tests, SQLite in test/).
+// The demo's behaviour, run against each configuration (memory in the unit tests; SQLite + store:,
+// PostgreSQL + Redis and PostgreSQL + NATS in test/).
+import { publishInTransaction } from "@eventferry/outbox";
+import { createEnvelope } from "eventferry";
 import { afterEach, describe, expect, it } from "vitest";
 import type { DemoConfig } from "../src/config.js";
+import { OrderCreated } from "../src/events.js";
 import { ADMIN_TOKEN, anOrder, eventually, startTestApp, type TestApp } from "./harness.js";
 
 export function describeDemoScenarios(label: string, config: () => Partial<DemoConfig>): void {
@@ -57,6 +61,50 @@ export function describeDemoScenarios(label: string, config: () => Partial<DemoC
       const events = (await t.call("GET", "/events?type=order.created")).body.events;
       expect(events).toHaveLength(1);
       expect(events[0]).toMatchObject({ id: first.body.eventId, key: "c-2", data: { orderId: "o-fixed" } });
+    });
+
+    it("commits the order row and its outbox entry together, or neither", async () => {
+      const t = await start();
+      const order = {
+        id: "o-rollback",
+        customerId: "c-rb",
+        email: "rb@example.com",
+        items: [{ sku: "a", quantity: 1, unitPrice: 5 }],
+        total: 5,
+        currency: "USD",
+        createdAt: new Date().toISOString(),
+      };
+      const event = createEnvelope(
+        OrderCreated,
+        {
+          orderId: order.id,
+          customerId: order.customerId,
+          email: order.email,
+          items: order.items,
+          total: 5,
+          currency: "USD",
+        },
+        { key: order.customerId },
+      );
+      await expect(
+        t.app.ferry.store.transaction(async (tx) => {
+          expect(await t.app.repo.writer(tx.client).insertOrder(order)).toBe(true);
+          await publishInTransaction(tx, t.app.ferry.topic, [event]);
+          throw new Error("the payment service said no");
+        }),
+      ).rejects.toThrow("the payment service said no");
+      t.app.ferry.relay.wake();
+      await t.app.ferry.whenIdle();
+      expect((await t.call("GET", "/orders/o-rollback")).status).toBe(404);
+      expect((await t.call("GET", "/events")).body.events).toEqual([]);
+      expect((await t.call("GET", "/audit")).body.audit).toEqual([]);
+      // The same order through the API commits both.
+      const created = await t.call("POST", "/orders", { json: anOrder("c-rb", { orderId: "o-rollback" }) });
+      expect(created.status).toBe(201);
+      expect((await t.call("GET", "/orders/o-rollback")).status).toBe(200);
+      expect((await t.call("GET", "/events")).body.events.map((e: { id: string }) => e.id)).toEqual([
+        created.body.eventId,
+      ]);
     });
 
     it("retries a flaky webhook until it goes through", async () => {
@@ -135,14 +183,19 @@ export function describeDemoScenarios(label: string, config: () => Partial<DemoC
     });
 
     it("sends the renewal reminder of a subscription when its delayed event is due", async () => {
-      const t = await start({ renewalDelayMs: 150 });
+      const t = await start({ renewalDelayMs: 1_000 });
       const created = await t.call("POST", "/subscriptions", {
         json: { customerId: "c-5", email: "c5@example.com", plan: "pro" },
       });
       expect(created.status).toBe(201);
       const reminderAt = Date.parse(created.body.reminderAt);
       expect(reminderAt).toBeGreaterThan(Date.now());
-      await t.app.ferry.whenIdle();
+      // subscription.created is handled at once; the reminder waits for its due time.
+      await eventually(async () =>
+        (await t.call("GET", "/audit")).body.audit.some(
+          (a: { eventId: string }) => a.eventId === created.body.eventId,
+        ),
+      );
       const before = (await t.call("GET", "/notifications")).body.notifications;
       expect(before.some((n: { eventType: string }) => n.eventType === "subscription.renewal-due")).toBe(
         false,
@@ -202,11 +255,72 @@ export function describeDemoScenarios(label: string, config: () => Partial<DemoC
       expect((await t.call("GET", "/events?limit=0")).status).toBe(400);
     });
 
-    it("reports health", async () => {
+    it("reports health: the store, the transport and the health plugin's check", async () => {
       const t = await start();
       const health = await t.call("GET", "/health");
       expect(health.status).toBe(200);
-      expect(health.body.status).toBe("healthy");
+      // "degraded" is an honest answer on a server that loses acknowledged writes (Redis without
+      // AOF); the reason then says so, prefixed by the plugin.
+      expect(["healthy", "degraded"]).toContain(health.body.status);
+      for (const reason of health.body.reasons ?? []) expect(reason).toMatch(/^health: /);
+      const components = JSON.stringify(health.body.details?.components ?? health.body);
+      expect(components).toContain('"health"');
+    });
+
+    it("serves Prometheus metrics of what it handled", async () => {
+      const t = await start();
+      const created = await t.call("POST", "/orders", { json: anOrder("m-1") });
+      expect(created.status).toBe(201);
+      await eventually(async () =>
+        (await t.call("GET", "/audit")).body.audit.some(
+          (a: { eventId: string }) => a.eventId === created.body.eventId,
+        ),
+      );
+      const metrics = await eventually(async () => {
+        const res = await t.call("GET", "/metrics");
+        return /eventferry_events_processed_total\{type="order\.created",handler="audit",[^}]*\} 1\n/.test(
+          res.body,
+        )
+          ? res
+          : undefined;
+      });
+      expect(metrics.status).toBe(200);
+      expect(metrics.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
+      expect(metrics.body).toContain("# TYPE eventferry_events_processed_total counter");
+      expect(metrics.body).toMatch(/eventferry_events_published_total\{type="order\.created",[^}]*\} 1\n/);
+      expect(metrics.body).toContain("# TYPE eventferry_event_lag_seconds histogram");
+      expect(metrics.body).toMatch(/eventferry_inbox_entries\{status="completed"\} \d+/);
+    });
+
+    it("answers bad requests with 400 and a clear message, and nothing internal", async () => {
+      const t = await start();
+      const replies = [
+        await t.call("POST", "/orders", {
+          json: { customerId: "c-1", email: "nope", items: [] },
+        }),
+        await t.call("POST", "/orders", { raw: '{"customerId": ' }),
+        await t.call("POST", "/payments/failed", {
+          json: { orderId: "o-1", customerId: "c-1", amount: -5, reason: "x" },
+        }),
+        await t.call("POST", "/subscriptions", { json: { customerId: "c-1", email: "a@example.com" } }),
+        await t.call("GET", "/events?after=minus-one"),
+        await t.call("GET", "/notifications?limit=100000"),
+      ];
+      for (const reply of replies) {
+        expect(reply.status).toBe(400);
+        expect(Object.keys(reply.body).sort()).toEqual(
+          reply.body.issues ? ["error", "issues", "requestId"] : ["error", "requestId"],
+        );
+        expect(reply.body.error).not.toMatch(/\bat .+:\d+|node_modules|SQLITE|postgres|redis|nats|stack/i);
+      }
+      expect(replies[0]?.body.issues).toEqual(
+        expect.arrayContaining([expect.stringMatching(/^email: /), expect.stringMatching(/^items: /)]),
+      );
+      expect(replies[1]?.body.error).toBe("request body is not valid JSON");
+      expect(replies[2]?.body.error).toMatch(/^invalid body: amount: /);
+      expect(replies[3]?.body.error).toContain("plan");
+      // Nothing was written or published by the rejected requests.
+      expect((await t.call("GET", "/events")).body.events).toEqual([]);
     });
   });
 }

@@ -48,7 +48,7 @@ export function registerOrderNotifications({ ferry, repo, config, random }: Hand
     attempts: config.retryAttempts,
     backoff: "exponential" as const,
     delay: config.retryDelayMs,
-    maxDelay: "30s",
+    maxDelay: config.retryMaxDelayMs,
   };
 
   ferry.on(

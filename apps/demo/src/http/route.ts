@@ -12,10 +12,10 @@ export interface RouteContext {
   body(): Promise<unknown>;
 }
 
-/** A route's answer: JSON unless `text` is given. */
+/** A route's answer: JSON unless `text` is given (`text/plain; charset=utf-8` unless `contentType` says otherwise). */
 export type RouteResult =
   | { readonly status: number; readonly json: unknown }
-  | { readonly status: number; readonly text: string };
+  | { readonly status: number; readonly text: string; readonly contentType?: string };
 
 /** One route: method, path with `:name` parameters, handler. */
 export interface Route {

@@ -26,7 +26,9 @@ export function createHttpServer(deps: HttpServerDeps): Server {
     const isText = "text" in result;
     const payload = isText ? result.text : `${JSON.stringify(result.json, null, 2)}\n`;
     res.writeHead(result.status, {
-      "content-type": isText ? "text/plain; charset=utf-8" : "application/json; charset=utf-8",
+      "content-type": isText
+        ? (result.contentType ?? "text/plain; charset=utf-8")
+        : "application/json; charset=utf-8",
       "content-length": Buffer.byteLength(payload),
       "x-request-id": requestId,
       "cache-control": "no-store",

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { type MetricsPlugin, PROMETHEUS_CONTENT_TYPE } from "@eventferry/metrics";
 import { publishInTransaction } from "@eventferry/outbox";
 import { createEnvelope, type Eventferry, type StoredEvent } from "eventferry";
 import type { DemoConfig } from "../config.js";
@@ -29,6 +30,8 @@ import type { Route } from "./route.js";
 export interface RouteDeps {
   readonly ferry: Eventferry;
   readonly repo: ShopRepository;
+  /** The metrics plugin the ferry runs with. */
+  readonly metrics: MetricsPlugin;
   readonly config: DemoConfig;
   /** The server's base URL, for the tour. */
   readonly baseUrl: () => string;
@@ -41,7 +44,7 @@ const cents = (n: number) => Math.round(n * 100) / 100;
  * The shop's routes. Writes that create an event go through the store's transaction and the
  * outbox (`publishInTransaction`): the row and its event commit together, or neither does.
  */
-export function shopRoutes({ ferry, repo, config, baseUrl }: RouteDeps): Route[] {
+export function shopRoutes({ ferry, repo, metrics, config, baseUrl }: RouteDeps): Route[] {
   /** Writes business rows and their events in one transaction, then wakes the relay. */
   const writeWithEvents = async <T>(
     write: (writer: ReturnType<ShopRepository["writer"]>) => Promise<T>,
@@ -69,6 +72,15 @@ export function shopRoutes({ ferry, repo, config, baseUrl }: RouteDeps): Route[]
         const report = await ferry.health();
         return { status: report.status === "unhealthy" ? 503 : 200, json: report };
       },
+    },
+    {
+      method: "GET",
+      path: "/metrics",
+      handle: async () => ({
+        status: 200,
+        text: await metrics.toPrometheus(),
+        contentType: PROMETHEUS_CONTENT_TYPE,
+      }),
     },
     {
       method: "POST",

@@ -1,5 +1,6 @@
 import { ConfigError, type Store } from "eventferry";
 import { createMemoryShopRepository, isMemoryStore } from "./memory-shop-repository.js";
+import { createPostgresShopRepository } from "./postgres-shop-repository.js";
 import { createSqliteShopRepository } from "./sqlite-shop-repository.js";
 
 /** An order as the shop keeps it. */
@@ -110,7 +111,7 @@ export interface ShopReader {
  * transaction. One implementation per store kind.
  */
 export interface ShopRepository {
-  /** The store kind it works with (`sqlite`, `memory`). */
+  /** The store kind it works with (`sqlite`, `postgres`, `memory`). */
   readonly kind: string;
   /** Creates the shop's tables (idempotent). */
   migrate(): Promise<void>;
@@ -125,7 +126,8 @@ export interface ShopRepository {
  */
 export function createShopRepository(store: Store): ShopRepository {
   if (store.name === "sqlite") return createSqliteShopRepository(store);
+  if (store.name === "postgres") return createPostgresShopRepository(store);
   if (store.name === "memory" && isMemoryStore(store)) return createMemoryShopRepository(store);
-  const problem = `the demo keeps its shop tables in SQLite or in memory; store "${store.name}" is not supported yet (use EVENTFERRY_STORE=sqlite:./.eventferry/demo.db or memory:)`;
+  const problem = `the demo keeps its shop tables in SQLite, PostgreSQL or memory; store "${store.name}" has no shop repository (use EVENTFERRY_STORE=sqlite:./.eventferry/demo.db, postgres://… or memory:)`;
   throw new ConfigError(`[demo] ${problem}`, { problems: [problem] });
 }
