@@ -1,5 +1,27 @@
+/** A peer measured beside Eventferry on the same workload (installed by `src/peers.ts`). */
+export type Peer = "bullmq" | "pg-boss" | "graphile-worker";
+
 /** Which implementation a measured run exercises. */
-export type System = "eventferry" | "raw";
+export type System = "eventferry" | "raw" | Peer;
+
+/** Every system, in the order they are shown. */
+export const SYSTEMS: readonly System[] = ["eventferry", "raw", "bullmq", "pg-boss", "graphile-worker"];
+
+/** Whether `system` is a peer. */
+export function isPeer(system: string): system is Peer {
+  return system === "bullmq" || system === "pg-boss" || system === "graphile-worker";
+}
+
+/** What a timed `run` may report beyond "done" (latency scenarios). */
+export interface RunOutcome {
+  /** Events the measured work handled (default: the `n` of the run). */
+  readonly events?: number;
+  /** Publish → handler latency of the counted events, milliseconds. */
+  readonly p50Ms?: number;
+  readonly p99Ms?: number;
+  /** Publish calls not yet acknowledged when the fixed-rate window ended (a growing send queue). */
+  readonly backlogAtEnd?: number;
+}
 
 /**
  * One measured run inside a worker process. `setup` and `teardown` are not timed; `run` is.
@@ -9,7 +31,7 @@ export interface Run {
   /** Untimed: create tables, pre-load, warm up. */
   setup(): Promise<void>;
   /** Timed: the measured work. */
-  run(): Promise<void>;
+  run(): Promise<RunOutcome> | Promise<void>;
   /** Untimed: verify and drop what setup created. */
   teardown(): Promise<void>;
 }
