@@ -69,7 +69,11 @@ export const envVariables: readonly EnvVariable[] = [
   { name: "EVENTFERRY_LOG_LEVEL", description: "debug, info, warn, error, silent", default: "info" },
   { name: "EVENTFERRY_RETRY_ATTEMPTS", description: "attempts of notification handlers", default: "4" },
   { name: "EVENTFERRY_RETRY_DELAY", description: "first retry delay (ms or 500ms, 2s)", default: "500ms" },
-  { name: "EVENTFERRY_RETRY_MAX_DELAY", description: "longest retry delay (the backoff's cap)", default: "30s" },
+  {
+    name: "EVENTFERRY_RETRY_MAX_DELAY",
+    description: "longest retry delay (the backoff's cap)",
+    default: "30s",
+  },
   { name: "EVENTFERRY_WEBHOOK_FAILURE_RATE", description: "random webhook failures, 0..1", default: "0.3" },
   { name: "EVENTFERRY_RENEWAL_DELAY", description: "delay of renewal reminders", default: "30s" },
   { name: "EVENTFERRY_ALERT_THRESHOLD", description: "payment.failed amount that alerts", default: "1000" },
