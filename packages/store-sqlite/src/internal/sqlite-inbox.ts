@@ -70,6 +70,14 @@ function outcomes(entries: readonly LeaseRef[] | undefined, done: ReadonlySet<st
   });
 }
 
+/** The seq a lease token of this store starts with (`<seq>.<random>`), if it has that shape. */
+function leaseSeq(token: string): number | undefined {
+  const dot = token.indexOf(".");
+  if (dot <= 0 || dot > 15) return undefined;
+  const seq = Number(token.slice(0, dot));
+  return Number.isSafeInteger(seq) && seq > 0 ? seq : undefined;
+}
+
 /** Matches `(id, lease_token)` against a JSON array of `{id, t}` refs. */
 const REFS_MATCH =
   "(id, lease_token) IN (SELECT json_extract(value, '$.id'), json_extract(value, '$.t') FROM json_each(?))";
@@ -248,12 +256,12 @@ export class SqliteInbox implements InboxStore {
     const { rows, dead } = await this.#ctx.write("inbox.claim", () => {
       const now = this.#ctx.nowMs();
       const dead = this.#expireLeases(consumersJson, now);
-      const seqs = this.#candidates(consumers, consumersJson, limit, now);
+      const seqs = this.#candidates(consumers, limit, now);
       if (seqs.length === 0) return { rows: [] as ClaimedRow[], dead };
       const rows = this.#ctx
         .stmt(
           `UPDATE ${inbox} SET status = 'in-flight', attempt = attempt + 1,
-             lease_token = lower(hex(randomblob(16))), lease_expires_ms = ?1 + ?2, worker = ?3
+             lease_token = seq || '.' || lower(hex(randomblob(12))), lease_expires_ms = ?1 + ?2, worker = ?3
            WHERE seq IN (SELECT value FROM json_each(?4)) AND status = 'pending'
            RETURNING id, seq, consumer, json, attempt, max_attempts, lease_token, lease_expires_ms, priority, due_ms,
              coalesce(json_extract(last_error, '$.name') = '${LEASE_EXPIRED_ERROR_NAME}', 0) AS expired_last`,
@@ -285,48 +293,64 @@ export class SqliteInbox implements InboxStore {
    * Without the walk, a claim would check every blocked row to return nothing, holding the write
    * lock all the while.
    */
-  #candidates(consumers: readonly string[], consumersJson: string, limit: number, now: number): number[] {
+  #candidates(consumers: readonly string[], limit: number, now: number): number[] {
     const inbox = this.#ctx.t("inbox");
     const bound = claimScanBound(limit);
-    const scanned = this.#ctx
-      .stmt(
-        `SELECT s.seq, s.priority, s.due_ms,
-                (s.key IS NULL OR NOT EXISTS (
-                   SELECT 1 FROM ${inbox} j WHERE j.consumer = s.consumer AND j.key = s.key AND j.seq < s.seq
-                     AND j.status IN ('pending', 'in-flight'))) AS head
-           FROM (SELECT i.seq, i.consumer, i.key, i.priority, i.due_ms FROM ${inbox} i
-                  WHERE i.status = 'pending' AND i.consumer IN (SELECT value FROM json_each(?1)) AND i.due_ms <= ?2
-                    AND i.attempt < i.max_attempts
-                  ORDER BY i.priority, i.due_ms, i.seq LIMIT ?3) s`,
-      )
-      .all(numbered(consumersJson, now, bound)) as CandidateRow[];
-    const picked = scanned.filter((r) => r.head === 1);
-    if (scanned.length >= bound && picked.length < limit) {
-      const taken = new Set(picked.map((r) => r.seq));
-      const first = this.#ctx.stmt(
-        `SELECT key, seq, priority, due_ms, (status = 'pending' AND due_ms <= ?2 AND attempt < max_attempts) AS head
-           FROM ${inbox} WHERE consumer = ?1 AND key IS NOT NULL AND status IN ('pending', 'in-flight')
-          ORDER BY key, seq LIMIT 1`,
-      );
-      const next = this.#ctx.stmt(
-        `SELECT key, seq, priority, due_ms, (status = 'pending' AND due_ms <= ?2 AND attempt < max_attempts) AS head
-           FROM ${inbox} WHERE consumer = ?1 AND key IS NOT NULL AND status IN ('pending', 'in-flight') AND key > ?3
-          ORDER BY key, seq LIMIT 1`,
-      );
-      for (const consumer of new Set(consumers)) {
-        let row = first.get(numbered(consumer, now)) as (CandidateRow & { key: string }) | undefined;
-        for (let visited = 1; row !== undefined; visited++) {
-          if (row.head === 1 && !taken.has(row.seq)) {
-            taken.add(row.seq);
-            picked.push(row);
-          }
-          if (visited >= CLAIM_KEY_WALK_CAP) break;
-          row = next.get(numbered(consumer, now, row.key)) as (CandidateRow & { key: string }) | undefined;
+    // One consumer per scan: `consumer = ?` lets the claim index give the order (an IN list of
+    // consumers would sort every pending row of them on each claim).
+    const scan = this.#ctx.stmt(
+      `SELECT s.seq, s.priority, s.due_ms,
+              (s.key IS NULL OR NOT EXISTS (
+                 SELECT 1 FROM ${inbox} j WHERE j.consumer = s.consumer AND j.key = s.key AND j.seq < s.seq
+                   AND j.status IN ('pending', 'in-flight'))) AS head
+         FROM (SELECT i.seq, i.consumer, i.key, i.priority, i.due_ms FROM ${inbox} i
+                WHERE i.status = 'pending' AND i.consumer = ?1 AND i.due_ms <= ?2 AND i.attempt < i.max_attempts
+                ORDER BY i.priority, i.due_ms, i.seq LIMIT ?3) s`,
+    );
+    const picked: CandidateRow[] = [];
+    for (const consumer of new Set(consumers)) {
+      // The scan runs in claim order: it stops at this consumer's `limit`-th head.
+      let heads = 0;
+      let seen = 0;
+      for (const row of scan.iterate(numbered(consumer, now, bound)) as IterableIterator<CandidateRow>) {
+        seen++;
+        if (row.head === 1) {
+          picked.push(row);
+          if (++heads >= limit) break;
         }
       }
+      if (seen >= bound && heads < limit) this.#walkKeys(consumer, now, picked);
     }
     picked.sort((a, b) => a.priority - b.priority || a.due_ms - b.due_ms || a.seq - b.seq);
     return picked.slice(0, limit).map((r) => r.seq);
+  }
+
+  /**
+   * Adds to `picked` the due first unfinished entry of each key of `consumer` with unfinished
+   * entries (the first `CLAIM_KEY_WALK_CAP` keys, in key order), one index probe per key.
+   */
+  #walkKeys(consumer: string, now: number, picked: CandidateRow[]): void {
+    const inbox = this.#ctx.t("inbox");
+    const taken = new Set(picked.map((r) => r.seq));
+    const first = this.#ctx.stmt(
+      `SELECT key, seq, priority, due_ms, (status = 'pending' AND due_ms <= ?2 AND attempt < max_attempts) AS head
+         FROM ${inbox} WHERE consumer = ?1 AND key IS NOT NULL AND status IN ('pending', 'in-flight')
+        ORDER BY key, seq LIMIT 1`,
+    );
+    const next = this.#ctx.stmt(
+      `SELECT key, seq, priority, due_ms, (status = 'pending' AND due_ms <= ?2 AND attempt < max_attempts) AS head
+         FROM ${inbox} WHERE consumer = ?1 AND key IS NOT NULL AND status IN ('pending', 'in-flight') AND key > ?3
+        ORDER BY key, seq LIMIT 1`,
+    );
+    let row = first.get(numbered(consumer, now)) as (CandidateRow & { key: string }) | undefined;
+    for (let visited = 1; row !== undefined; visited++) {
+      if (row.head === 1 && !taken.has(row.seq)) {
+        taken.add(row.seq);
+        picked.push(row);
+      }
+      if (visited >= CLAIM_KEY_WALK_CAP) break;
+      row = next.get(numbered(consumer, now, row.key)) as (CandidateRow & { key: string }) | undefined;
+    }
   }
 
   /**
@@ -368,13 +392,23 @@ export class SqliteInbox implements InboxStore {
     const inbox = this.#ctx.t("inbox");
     const done = await this.#ctx.write("inbox.complete", () => {
       const now = this.#ctx.nowMs();
-      const rows = this.#ctx
-        .stmt(
-          `UPDATE ${inbox} SET status = 'completed', lease_token = NULL, finished_ms = ?, history = '[]', last_error = NULL
-           WHERE status = 'in-flight' AND ${REFS_MATCH} RETURNING id`,
-        )
-        .all(now, refsJson(entries)) as Array<{ id: string }>;
-      return new Set(rows.map((r) => r.id));
+      // One prepared UPDATE per entry, found by its rowid: the lease token starts with the seq
+      // (`<seq>.<random>`, see claim); a token of another shape is looked up by id.
+      const set = `UPDATE ${inbox} SET status = 'completed', lease_token = NULL, finished_ms = ?, history = '[]', last_error = NULL`;
+      const bySeq = this.#ctx.stmt(
+        `${set} WHERE id = ? AND lease_token = ? AND seq = ? AND status = 'in-flight'`,
+      );
+      const byId = this.#ctx.stmt(`${set} WHERE id = ? AND lease_token = ? AND status = 'in-flight'`);
+      const done = new Set<string>();
+      for (const ref of entries) {
+        const id = String(ref?.id);
+        const token = String(ref?.leaseToken);
+        const seq = leaseSeq(token);
+        const changed =
+          seq === undefined ? byId.run(now, id, token).changes : bySeq.run(now, id, token, seq).changes;
+        if (changed > 0) done.add(id);
+      }
+      return done;
     });
     if (done.size > 0) this.#ctx.changed();
     return outcomes(entries, done);
