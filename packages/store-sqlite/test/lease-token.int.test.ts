@@ -3,7 +3,7 @@
 // taken before tokens carried the seq) still completes through the id. And claims over several
 // consumers keep the claim order across them.
 import { randomUUID } from "node:crypto";
-import type { EventEnvelope } from "@eventferry/core";
+import type { EventEnvelope, Priority } from "@eventferry/core";
 import Database from "better-sqlite3";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { createSqliteStore, type SqliteStore } from "../src/index.js";
@@ -17,7 +17,7 @@ afterEach(async () => {
   store = undefined;
 });
 
-const anEvent = (priority = 3): EventEnvelope => ({
+const anEvent = (priority: Priority = 3): EventEnvelope => ({
   id: randomUUID(),
   type: "order.created",
   schemaVersion: 1,

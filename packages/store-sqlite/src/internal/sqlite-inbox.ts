@@ -258,29 +258,46 @@ export class SqliteInbox implements InboxStore {
       const dead = this.#expireLeases(consumersJson, now);
       const seqs = this.#candidates(consumers, limit, now);
       if (seqs.length === 0) return { rows: [] as ClaimedRow[], dead };
-      const rows = this.#ctx
+      // The update, then a read of what it took: cheaper than RETURNING, which copies every
+      // row through a temporary table.
+      const seqsJson = JSON.stringify(seqs);
+      this.#ctx
         .stmt(
           `UPDATE ${inbox} SET status = 'in-flight', attempt = attempt + 1,
              lease_token = seq || '.' || lower(hex(randomblob(12))), lease_expires_ms = ?1 + ?2, worker = ?3
-           WHERE seq IN (SELECT value FROM json_each(?4)) AND status = 'pending'
-           RETURNING id, seq, consumer, json, attempt, max_attempts, lease_token, lease_expires_ms, priority, due_ms,
-             coalesce(json_extract(last_error, '$.name') = '${LEASE_EXPIRED_ERROR_NAME}', 0) AS expired_last`,
+           WHERE seq IN (SELECT value FROM json_each(?4)) AND status = 'pending'`,
         )
-        .all(numbered(now, Math.ceil(leaseMs), worker ?? null, JSON.stringify(seqs))) as ClaimedRow[];
+        .run(numbered(now, Math.ceil(leaseMs), worker ?? null, seqsJson));
+      const rows = this.#ctx
+        .stmt(
+          `SELECT id, seq, consumer, json, attempt, max_attempts, lease_token, lease_expires_ms, priority, due_ms,
+             coalesce(json_extract(last_error, '$.name') = '${LEASE_EXPIRED_ERROR_NAME}', 0) AS expired_last
+           FROM ${inbox} WHERE seq IN (SELECT value FROM json_each(?)) AND status = 'in-flight'`,
+        )
+        .all(seqsJson) as ClaimedRow[];
       return { rows, dead };
     });
     if (dead > 0) this.#ctx.changed();
     rows.sort((a, b) => a.priority - b.priority || a.due_ms - b.due_ms || a.seq - b.seq);
-    return rows.map((r) => ({
-      id: r.id,
-      consumer: r.consumer,
-      event: decodeEnvelope(r.json),
-      attempt: r.attempt,
-      maxAttempts: r.max_attempts,
-      leaseToken: r.lease_token,
-      leaseExpiresAt: iso(r.lease_expires_ms),
-      lastAttemptExpired: r.expired_last === 1,
-    }));
+    // One claim gives every entry the same expiry: format it once.
+    let expiresMs = Number.NaN;
+    let expiresAt = "";
+    return rows.map((r) => {
+      if (r.lease_expires_ms !== expiresMs) {
+        expiresMs = r.lease_expires_ms;
+        expiresAt = iso(expiresMs);
+      }
+      return {
+        id: r.id,
+        consumer: r.consumer,
+        event: decodeEnvelope(r.json),
+        attempt: r.attempt,
+        maxAttempts: r.max_attempts,
+        leaseToken: r.lease_token,
+        leaseExpiresAt: expiresAt,
+        lastAttemptExpired: r.expired_last === 1,
+      };
+    });
   }
 
   /**
