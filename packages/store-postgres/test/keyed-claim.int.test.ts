@@ -65,11 +65,61 @@ describe.runIf(available)("claims behind busy keys (PostgreSQL)", () => {
       const top = plan.rows[0]?.["QUERY PLAN"][0]?.Plan as Record<string, number>;
       const buffers = (top["Shared Hit Blocks"] ?? 0) + (top["Shared Read Blocks"] ?? 0);
       const rows = top["Actual Rows"];
-      expect(rows).toBe(0);
+      expect(rows).toBe(1); // no entry, only the sign that the front waits behind busy keys
       // Checking each of the 19,980 blocked entries for an earlier unfinished one costs at least
       // one index probe each (tens of thousands of buffers); the bounded scan plus the walk over
       // 20 keys read about a thousand (1,335 when this was written).
       expect(buffers).toBeLessThan(2_000);
+    } finally {
+      client.release();
+    }
+  });
+
+  it("the claim statement asks for the key walk only when the front of the queue is blocked", async () => {
+    const { store: s, schema: sc } = await freshStore();
+    const run = async () => {
+      const client = await pool.connect();
+      try {
+        await client.query("BEGIN");
+        const { rows } = await client
+          .query<{ id: string | null; scan_full: boolean }>(claimSql(`"${sc}".ef_inbox`), [
+            [CONSUMER],
+            10,
+            LONG_LEASE,
+            "w",
+            claimScanBound(10),
+          ])
+          .finally(() => client.query("ROLLBACK"));
+        return rows.map((r) => (r.scan_full ? "walk" : "entry"));
+      } finally {
+        client.release();
+      }
+    };
+    expect(await run()).toEqual([]); // nothing waiting: one statement, no walk
+    const record = (events: EventEnvelope[]) =>
+      s.inbox.record({ entries: events.map((event) => ({ consumer: CONSUMER, event, maxAttempts: 5 })) });
+    // 200 entries on 2 keys: 2 heads in front of a full scan → both taken, and the sign.
+    await record(Array.from({ length: 200 }, (_, i) => createEnvelope(Tick, { n: i }, { key: `k${i % 2}` })));
+    expect(await run()).toEqual(["entry", "entry", "walk"]);
+    // Plenty of free entries: the claim fills its limit, no sign.
+    const fresh = await freshStore();
+    await fresh.store.inbox.record({
+      entries: Array.from({ length: 50 }, (_, i) => ({
+        consumer: CONSUMER,
+        event: createEnvelope(Tick, { n: i }),
+        maxAttempts: 5,
+      })),
+    });
+    const client = await pool.connect();
+    try {
+      const { rows } = await client.query<{ scan_full: boolean }>(claimSql(`"${fresh.schema}".ef_inbox`), [
+        [CONSUMER],
+        10,
+        LONG_LEASE,
+        "w",
+        claimScanBound(10),
+      ]);
+      expect(rows.map((r) => r.scan_full)).toEqual(Array(10).fill(false));
     } finally {
       client.release();
     }

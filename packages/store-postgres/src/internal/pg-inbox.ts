@@ -99,8 +99,21 @@ export function claimSql(inbox: string): string {
        ) p
    ORDER BY p.priority, p.due_at, p.seq
    LIMIT $2
+), taken AS (
+${takeCandidates(inbox, "(SELECT count(*) FROM expired)::int")}
 )
-${takeCandidates(inbox, "(SELECT count(*) FROM expired)::int")}`;
+SELECT *, false AS scan_full FROM taken
+UNION ALL
+-- One more row, only when this claim came back short though some consumer's first $5 due rows
+-- are all there: the front waits behind busy keys, and walkClaimSql should look further.
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, true
+ WHERE (SELECT count(*) FROM taken) < $2
+   AND EXISTS (SELECT 1 FROM unnest($1::text[]) AS cn(name)
+                WHERE (SELECT count(*) FROM (SELECT 1 FROM ${inbox} a
+                        WHERE a.consumer = cn.name AND a.status = 'pending' AND a.due_at <= now()
+                          AND a.attempt < a.max_attempts
+                        ORDER BY a.priority, a.due_at, a.seq
+                        LIMIT $5) s) >= $5)`;
 }
 
 /**
@@ -177,6 +190,8 @@ const READY = (alias: string): string =>
   `(${alias}.status = 'pending' AND ${alias}.due_at <= now() AND ${alias}.attempt < ${alias}.max_attempts)`;
 
 interface ClaimRow {
+  /** Only in the first claim statement's answer: true on its extra last row (see claimSql). */
+  scan_full?: boolean;
   id: string;
   consumer: string;
   event: EventEnvelope;
@@ -399,7 +414,11 @@ SELECT id, status, requeued,
       [consumers, limit, leaseMs, worker ?? null, bound],
       this.#ctx.name("inbox_claim"),
     );
-    if (rows.length < limit) {
+    // One row may be the first statement's sign that the walk is worth a look (not an entry).
+    const sign = rows.findIndex((r) => r.scan_full === true);
+    const scanFull = sign >= 0;
+    if (scanFull) rows.splice(sign, 1);
+    if (scanFull && rows.length < limit) {
       for (const row of await this.#walkClaim(consumers, limit - rows.length, leaseMs, worker, bound))
         rows.push(row);
     }
