@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { environment } from "./environment.js";
 import { ensurePeers } from "./peers.js";
-import { isPeer, type Peer, type System } from "./scenarios/scenario.js";
+import { type AltBaseline, isComparison, isPeer, type Peer, type System } from "./scenarios/scenario.js";
 import { isLatency, RATE, SCALING_PLAN, SECONDS, systemsOf } from "./systems.js";
 import type { RunResult } from "./worker.js";
 
@@ -49,7 +49,8 @@ export interface Summary {
   /** Median events/s over the raw baseline's median events/s (1 for the baseline itself). */
   readonly ratioToRaw: number;
   /** Median events/s over each peer's median events/s in the same scenario. */
-  readonly ratioToPeers: Partial<Record<Peer, number>>;
+  /** To the peers and to an alternative baseline (`raw-lease`), where the scenario runs them. */
+  readonly ratioToPeers: Partial<Record<Peer | AltBaseline, number>>;
   /** Largest peak RSS of the runs. */
   readonly maxRssMB: number;
   /** Median CPU µs per event of the measured process. */
@@ -135,9 +136,9 @@ function summarize(
 ): Summary {
   const eps = runs.map((r) => r.eventsPerSec);
   const med = median(eps);
-  const ratioToPeers: Partial<Record<Peer, number>> = {};
+  const ratioToPeers: Partial<Record<Peer | AltBaseline, number>> = {};
   for (const [other, otherMedian] of medians)
-    if (isPeer(other) && other !== system) ratioToPeers[other] = med / otherMedian;
+    if (isComparison(other) && other !== system) ratioToPeers[other] = med / otherMedian;
   const p50 = runs.map((r) => r.p50Ms).filter((x): x is number => x !== undefined);
   const p99 = runs.map((r) => r.p99Ms).filter((x): x is number => x !== undefined);
   const backlog = runs.map((r) => r.backlogAtEnd).filter((x): x is number => x !== undefined);
@@ -204,7 +205,8 @@ function measure(scenario: string, n: number, runs: number): Summary[] {
 
 const int = (x: number): string => Math.round(x).toLocaleString("en-US");
 const fmtMs = (x: number): string => (x >= 100 ? int(x) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
-const PEER_LABEL: Record<Peer, string> = {
+const PEER_LABEL: Record<Peer | AltBaseline, string> = {
+  "raw-lease": "raw-lease",
   bullmq: "BullMQ",
   "pg-boss": "pg-boss",
   "graphile-worker": "graphile-worker",
@@ -215,7 +217,7 @@ function throughputTable(rows: readonly Summary[]): string {
     "| Scenario | System | events/s (median) | min–max | runs | ratio to raw | ratio to peers | peak RSS (MB) | CPU µs/event | load (1 min) |";
   const lines = rows.map((r) => {
     const peers = Object.entries(r.ratioToPeers)
-      .map(([peer, ratio]) => `${PEER_LABEL[peer as Peer]} ${ratio.toFixed(2)}`)
+      .map(([peer, ratio]) => `${PEER_LABEL[peer as Peer | AltBaseline]} ${ratio.toFixed(2)}`)
       .join(" · ");
     const raw = Number.isFinite(r.ratioToRaw) ? r.ratioToRaw.toFixed(2) : "—";
     return `| ${r.scenario} | ${r.system} | ${int(r.medianEventsPerSec)} | ${int(r.minEventsPerSec)}–${int(r.maxEventsPerSec)} | ${r.runs.length} | ${raw} | ${peers || "—"} | ${int(r.maxRssMB)} | ${r.cpuUsPerEvent.toFixed(1)} | ${r.load1.toFixed(1)} |`;

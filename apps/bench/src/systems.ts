@@ -13,6 +13,7 @@ const WITH_PEERS = new Set(["e2e.redis-postgres", "latency.redis-postgres"]);
 export function systemsOf(scenario: string): readonly System[] {
   if (scenario.startsWith("scale.")) return ["eventferry"];
   if (WITH_PEERS.has(scenario)) return ["eventferry", "raw", "bullmq", "pg-boss", "graphile-worker"];
+  if (scenario === "postgres.inbox") return ["eventferry", "raw", "raw-lease"];
   return ["eventferry", "raw"];
 }
 

@@ -96,7 +96,8 @@ export function postgresAppend(system: System, n: number): Run {
 
 /**
  * `postgres.inbox`: inbox.record N (batches of 1,000), then claim (limit 500) → complete until done,
- * vs a raw multi-row insert then SELECT … FOR UPDATE SKIP LOCKED LIMIT 500 + UPDATE in one transaction per batch.
+ * vs a raw multi-row insert then SELECT … FOR UPDATE SKIP LOCKED LIMIT 500 + UPDATE in one transaction per batch
+ * (`raw`), and vs the same insert then a leasing claim and a separate completion (`raw-lease`).
  */
 export function postgresInbox(system: System, n: number): Run {
   let ctx: PgContext | undefined;
@@ -129,6 +130,8 @@ export function postgresInbox(system: System, n: number): Run {
             done += outcomes.filter((o) => o === "completed").length;
           }
         };
+      } else if (system === "raw-lease") {
+        drain = await rawLeaseLoop(c);
       } else {
         const t = `"${c.schema}".inbox`;
         await c.pool.query(`CREATE TABLE ${t} (
@@ -189,5 +192,68 @@ export function postgresInbox(system: System, n: number): Run {
     async teardown() {
       if (ctx) await closeContext(ctx);
     },
+  };
+}
+
+/**
+ * `raw-lease` of `postgres.inbox`: the same multi-row insert, then per batch a claim that leases
+ * (one statement: `UPDATE … SET status = 'in-flight', lease_token, lease_expires_at WHERE seq IN
+ * (SELECT … FOR UPDATE SKIP LOCKED LIMIT 500) RETURNING`, committed) and a completion checked
+ * against the lease token (a second committed `UPDATE`) — what a queue whose handlers run outside
+ * the claiming transaction writes, as `inbox.claim` → `inbox.complete` does. No lease-expiry index
+ * (a real queue needs one to take back expired leases): a floor for this work, not a rival design.
+ */
+async function rawLeaseLoop(c: PgContext): Promise<(batches: EventEnvelope[][]) => Promise<number>> {
+  const t = `"${c.schema}".inbox`;
+  await c.pool.query(`CREATE TABLE ${t} (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    consumer text NOT NULL,
+    event_id text NOT NULL,
+    type text NOT NULL,
+    event jsonb NOT NULL,
+    status text NOT NULL DEFAULT 'pending',
+    attempt integer NOT NULL DEFAULT 0,
+    lease_token uuid,
+    lease_expires_at timestamptz,
+    finished_at timestamptz,
+    UNIQUE (consumer, event_id));
+    CREATE INDEX ON ${t} (consumer, seq) WHERE status = 'pending'`);
+  return async (batches) => {
+    for (const batch of batches) {
+      const params: unknown[] = [];
+      for (const e of batch) params.push(CONSUMER, e.id, e.type, JSON.stringify(e));
+      await c.pool.query(
+        `INSERT INTO ${t} (consumer, event_id, type, event) VALUES ${values(batch.length, 4)} ON CONFLICT DO NOTHING`,
+        params,
+      );
+    }
+    let done = 0;
+    const client = await c.pool.connect();
+    try {
+      await client.query("SET enable_bitmapscan = off"); // as `raw` (see there)
+      for (;;) {
+        const { rows } = await client.query<{ seq: string; event: EventEnvelope; lease_token: string }>({
+          name: "raw_lease_claim",
+          text: `UPDATE ${t} u SET status = 'in-flight', attempt = u.attempt + 1, lease_token = gen_random_uuid(),
+                   lease_expires_at = now() + interval '60 seconds'
+                  WHERE u.seq IN (SELECT seq FROM ${t} WHERE consumer = $1 AND status = 'pending'
+                                   ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED)
+                 RETURNING u.seq, u.event, u.lease_token`,
+          values: [CONSUMER, CLAIM_LIMIT],
+        });
+        if (rows.length === 0) return done;
+        const r = await client.query({
+          name: "raw_lease_complete",
+          text: `UPDATE ${t} u SET status = 'completed', lease_token = NULL, finished_at = now()
+                   FROM unnest($1::bigint[], $2::uuid[]) AS d(seq, token)
+                  WHERE u.seq = d.seq AND u.lease_token = d.token AND u.status = 'in-flight'`,
+          values: [rows.map((row) => row.seq), rows.map((row) => row.lease_token)],
+        });
+        done += r.rowCount ?? 0;
+      }
+    } finally {
+      await client.query("RESET enable_bitmapscan");
+      client.release();
+    }
   };
 }

@@ -1,11 +1,30 @@
 /** A peer measured beside Eventferry on the same workload (installed by `src/peers.ts`). */
 export type Peer = "bullmq" | "pg-boss" | "graphile-worker";
 
+/**
+ * A second hand-written baseline where `raw` does less than Eventferry's contract: `raw-lease`
+ * (`postgres.inbox`) leases claimed rows and commits, then completes them — the work of a queue
+ * whose handlers run outside the claiming transaction — where `raw` completes inside it.
+ */
+export type AltBaseline = "raw-lease";
+
 /** Which implementation a measured run exercises. */
-export type System = "eventferry" | "raw" | Peer;
+export type System = "eventferry" | "raw" | AltBaseline | Peer;
 
 /** Every system, in the order they are shown. */
-export const SYSTEMS: readonly System[] = ["eventferry", "raw", "bullmq", "pg-boss", "graphile-worker"];
+export const SYSTEMS: readonly System[] = [
+  "eventferry",
+  "raw",
+  "raw-lease",
+  "bullmq",
+  "pg-boss",
+  "graphile-worker",
+];
+
+/** Whether `system` is shown as a comparison beside the peers (a peer or an alternative baseline). */
+export function isComparison(system: string): system is Peer | AltBaseline {
+  return isPeer(system) || system === "raw-lease";
+}
 
 /** Whether `system` is a peer. */
 export function isPeer(system: string): system is Peer {
