@@ -82,8 +82,9 @@ export interface InboxOptions<TClient = unknown> {
   /**
    * Handle due events in the transaction that records them, where the store offers it
    * (`tx.admission`: SQLite, PostgreSQL): one write per event instead of an insert, a claim and an
-   * update. Handlers then run in `lanes` transactions at once (a key always in the same lane, so
-   * its events run in order, one at a time); each lane takes everything queued to it, up to
+   * update. Handlers then run in up to `lanes` transactions at once (a key always in the same
+   * lane, so its events run in order, one at a time; keyless events fill one lane before spilling
+   * to the next, so light load makes fewer, larger transactions); each lane takes everything queued to it, up to
    * `maxChunk` entries, into one transaction. The dispatcher handles what could not run at once
    * (delayed events, keys with unfinished entries, retries). Handlers that wait on slow I/O want
    * more lanes (or `false`, one transaction per handler run, `concurrency` at once).

@@ -101,7 +101,8 @@ interface ChunkReport {
  * The single-write path: entries are recorded through `tx.admission` and each entry admitted
  * `run` is handled inside a savepoint of the same transaction — one write per event.
  *
- * Entries go to lanes — a key always to the same lane, other entries round-robin — and each lane
+ * Entries go to lanes — a key always to the same lane, other entries to the current lane until
+ * `SPILL_AT` wait there (see `#freeLane`) — and each lane
  * runs one transaction at a time over everything queued to it (at most `maxChunk`), so under load
  * transactions grow (group commit) and a key's entries run in order, one at a time. A handler
  * that fails is rolled back to its savepoint and its entry reopened for a retry by its policy (or
@@ -137,14 +138,26 @@ export class AdmissionLanes {
     for (const input of records) {
       const key = input.event.key;
       const lane =
-        key === undefined || key === null
-          ? this.#next++ % lanes
-          : laneOf(`${input.consumer}\u0000${key}`, lanes);
+        key === undefined || key === null ? this.#freeLane() : laneOf(`${input.consumer}\u0000${key}`, lanes);
       (this.#queues[lane] as Item[]).push({ input, batch, hold: hold?.has(input) === true });
       touched.add(lane);
     }
     for (const lane of touched) this.#kick(lane);
     return batch.promise;
+  }
+
+  /**
+   * The lane of an entry without a key: the current one until its queue holds `SPILL_AT` entries
+   * waiting for its running transaction, then the next. Under light load everything waits for one
+   * transaction and commits in the next (fewer, larger transactions: less work per event); under
+   * heavy load queues fill and the lanes commit in parallel.
+   */
+  #freeLane(): number {
+    const lanes = this.#queues.length;
+    const current = this.#next % lanes;
+    if (!this.#busy[current] || (this.#queues[current] as Item[]).length < SPILL_AT) return current;
+    this.#next = (current + 1) % lanes;
+    return this.#next;
   }
 
   #kick(lane: number): void {
@@ -339,6 +352,9 @@ class ChunkRun implements AdmittedRun {
     this.#controller = new AbortController();
   }
 }
+
+/** Entries waiting on a busy lane before entries without a key go to the next lane. */
+const SPILL_AT = 64;
 
 /** FNV-1a of the consumer and key, modulo the lane count: one key, one lane. */
 function laneOf(pair: string, lanes: number): number {
