@@ -215,6 +215,50 @@ describe("createOutboxRelay", () => {
     await consumer.close();
   });
 
+  it("runs `concurrency` rounds at once: a round claims and publishes while another waits for its acks", async () => {
+    for (const concurrency of [1, 3]) {
+      const { store, transport: inner } = setup();
+      const consumer = await collect(inner);
+      // A transport whose publish takes 30 ms (acks from a slow broker); counts publishes in flight.
+      let inFlight = 0;
+      let maxInFlight = 0;
+      const slow: Transport = {
+        name: inner.name,
+        features: inner.features,
+        async publish(topic, events) {
+          inFlight++;
+          maxInFlight = Math.max(maxInFlight, inFlight);
+          try {
+            await new Promise((resolve) => setTimeout(resolve, 30));
+            await inner.publish(topic, events);
+          } finally {
+            inFlight--;
+          }
+        },
+        subscribe: inner.subscribe.bind(inner),
+        close: inner.close.bind(inner),
+        health: inner.health.bind(inner),
+      };
+      const keys = ["k0", "k1", "k2"];
+      for (let n = 0; n < 30; n++) {
+        await store.transaction((tx) =>
+          publishInTransaction(tx, TOPIC, [event(n), ...keys.map((k) => event(n, k))]),
+        );
+      }
+      const relay = relayOf({ store, transport: slow, batchSize: 10, concurrency });
+      relay.start();
+      await until(() => consumer.received.length === 30 * 4, 10_000);
+      expect(maxInFlight).toBe(concurrency);
+      expect([...countById(consumer.received).values()].every((c) => c === 1)).toBe(true);
+      for (const key of keys) {
+        const ns = consumer.received.filter((r) => r.key === key).map((r) => r.n);
+        expect(ns).toEqual(Array.from({ length: 30 }, (_, i) => i));
+      }
+      await relay.stop();
+      await consumer.close();
+    }
+  });
+
   it("leaves rows unpublished while the transport fails and publishes them after it recovers", async () => {
     const { store, transport } = setup();
     const flaky = flakyTransport(transport, 2);
@@ -404,8 +448,11 @@ describe("createOutboxRelay", () => {
     expect(() =>
       createOutboxRelay({ store, transport, retention: false, logger: silentLogger }),
     ).not.toThrow();
+    expect(() => createOutboxRelay({ store, transport, concurrency: 0 })).toThrow(/concurrency/);
+    expect(() => createOutboxRelay({ store, transport, concurrency: 1.5 })).toThrow(/concurrency/);
     expect(outboxRelayDefaults).toEqual({
       batchSize: 100,
+      concurrency: 2,
       leaseMs: 30_000,
       pollIntervalMs: 1_000,
       retentionMs: 3_600_000,

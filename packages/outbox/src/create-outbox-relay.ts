@@ -18,6 +18,13 @@ export interface OutboxRelayOptions {
   transport: Transport;
   /** Rows claimed and published per round. @default 100 */
   batchSize?: number;
+  /**
+   * Rounds in flight at once: while one round's publish waits for the transport's acks, another
+   * claims and publishes the next rows (they are leased apart, as with several relays; per-key
+   * order is kept by the store, which never hands out a row while an earlier one of its key is
+   * unpublished). @default 2
+   */
+  concurrency?: number;
   /** How long a claimed row is held before another relay may take it over. @default "30s" */
   lease?: Duration;
   /** Fallback polling interval when no wake-up signal arrives. @default "1s" */
@@ -62,6 +69,7 @@ const outboxDeadLetterPrefix = "outbox:";
 /** Defaults of {@link OutboxRelayOptions}. */
 export const outboxRelayDefaults = {
   batchSize: 100,
+  concurrency: 2,
   leaseMs: 30_000,
   pollIntervalMs: 1_000,
   retentionMs: 3_600_000,
@@ -100,6 +108,9 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const batchSize = options?.batchSize ?? outboxRelayDefaults.batchSize;
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000)
     problems.push(`batchSize must be an integer in 1..10000, got ${String(batchSize)}`);
+  const concurrency = options?.concurrency ?? outboxRelayDefaults.concurrency;
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64)
+    problems.push(`concurrency must be an integer in 1..64, got ${String(concurrency)}`);
   const positiveDuration = (value: Duration | undefined, name: string, fallback: number): number => {
     if (value === undefined) return fallback;
     const ms = tryParseDuration(value);
@@ -137,13 +148,25 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   let running = false;
   let loop: Promise<void> | undefined;
   let abort = new AbortController();
-  let wakeResolve: (() => void) | undefined;
+  /** The rounds waiting for work: `wake()` wakes them all. */
+  const waiters = new Set<() => void>();
   let pendingWake = false;
   /**
-   * Rows claimed by a round whose publish failed, still leased to this relay: the next round
+   * Rows claimed by a round whose publish failed, still leased to this relay: that round's loop
    * publishes them again (while the lease lasts) instead of waiting for the lease to expire.
    */
-  let held: { entries: OutboxEntry[]; claimedAt: number } | undefined;
+  interface Held {
+    entries: OutboxEntry[];
+    claimedAt: number;
+  }
+  /**
+   * The held rows of the first loop and of `flush()` on a stopped relay (one object, so rows held
+   * by either are retried by the other); the other loops hold their own.
+   */
+  const firstState: { held?: Held | undefined } = {};
+  const wakeAll = (): void => {
+    for (const resolve of [...waiters]) resolve();
+  };
 
   const waitForWork = (ms: number): Promise<void> => {
     if (pendingWake) {
@@ -154,13 +177,15 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     const round = new AbortController();
     const cancel = () => round.abort();
     abort.signal.addEventListener("abort", cancel, { once: true });
+    let woken: (() => void) | undefined;
     return Promise.race([
       new Promise<void>((resolve) => {
-        wakeResolve = resolve;
+        woken = resolve;
+        waiters.add(resolve);
       }),
       store.waitForChange({ timeoutMs: ms, signal: round.signal }),
     ]).finally(() => {
-      wakeResolve = undefined;
+      if (woken) waiters.delete(woken);
       abort.signal.removeEventListener("abort", cancel);
       round.abort();
     });
@@ -179,19 +204,22 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       signal?.addEventListener("abort", done, { once: true });
     });
 
-  /** One round: returns how many rows were published. */
-  async function round(): Promise<number> {
+  /**
+   * One round: returns how many rows were published. `state.held` carries a failed round's rows
+   * to the next round of the same loop.
+   */
+  async function round(state: { held?: Held | undefined }): Promise<number> {
     let entries: OutboxEntry[];
     let claimedAt: number;
+    const held = state.held;
+    state.held = undefined;
     // Retry a failed round's rows while at least a fifth of their lease is left.
     if (held && performance.now() - held.claimedAt < leaseMs * 0.8) {
       ({ entries, claimedAt } = held);
     } else {
-      held = undefined;
       claimedAt = performance.now();
       entries = await store.outbox.claim({ limit: batchSize, leaseMs });
     }
-    held = undefined;
     if (entries.length === 0) return 0;
     // Each row is encoded on its own: one the transport could never take (over the codec's size
     // limit, too deep) is set aside below instead of failing — and holding — the whole round.
@@ -236,7 +264,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         published += list.length;
       }
     } catch (error) {
-      if (remaining.size > 0) held = { entries: [...remaining], claimedAt };
+      if (remaining.size > 0) state.held = { entries: [...remaining], claimedAt };
       throw error;
     }
     return published;
@@ -311,11 +339,13 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     }
   }
 
-  async function run(): Promise<void> {
+  /** Loop `index` of the `concurrency` loops of a started relay. */
+  async function run(index: number): Promise<void> {
     let failures = 0;
+    const state: { held?: Held | undefined } = index === 0 ? firstState : {};
     while (running) {
       try {
-        const n = await round();
+        const n = await round(state);
         failures = 0;
         if (n === 0 && running) await waitForWork(pollMs);
       } catch (error) {
@@ -337,7 +367,10 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       const signal = abort.signal;
       loop = (previous ?? Promise.resolve()).then(() =>
         running
-          ? Promise.all([run(), retentionMs === undefined ? undefined : cleanLoop(signal)]).then(() => {})
+          ? Promise.all([
+              ...Array.from({ length: concurrency }, (_, index) => run(index)),
+              retentionMs === undefined ? undefined : cleanLoop(signal),
+            ]).then(() => {})
           : undefined,
       );
     },
@@ -348,11 +381,11 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       }
       running = false;
       abort.abort();
-      wakeResolve?.();
+      wakeAll();
       await loop;
     },
     wake() {
-      if (wakeResolve) wakeResolve();
+      if (waiters.size > 0) wakeAll();
       else pendingWake = true;
     },
     async flush(flushOptions = {}) {
@@ -365,7 +398,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         if (running) {
           relay.wake();
           await sleep(Math.min(10, left));
-        } else if ((await round()) === 0) {
+        } else if ((await round(firstState)) === 0) {
           // Rows pending but none claimable (leased elsewhere): wait instead of spinning.
           await store.waitForChange({ timeoutMs: Math.min(25, pollMs, left) });
         }

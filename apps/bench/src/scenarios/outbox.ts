@@ -84,6 +84,10 @@ function outboxRun(system: System, n: number, target: () => Target): Run {
           store,
           transport: t.transport,
           batchSize: RELAY_BATCH,
+          // The relay's default unless BENCH_RELAY_CONCURRENCY says otherwise.
+          ...(process.env.BENCH_RELAY_CONCURRENCY
+            ? { concurrency: Number(process.env.BENCH_RELAY_CONCURRENCY) }
+            : {}),
           pollInterval: 100,
           logger: silentLogger,
         });
