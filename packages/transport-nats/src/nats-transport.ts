@@ -873,6 +873,10 @@ function validateOptions(options: NatsTransportOptions): Validated {
       pingInterval: natsTransportDefaults.pingIntervalMs,
       maxPingOut: natsTransportDefaults.maxPingOut,
       waitOnFirstConnect: false,
+      // The client builds two Error objects per request (every JetStream publish) to keep the
+      // caller's stack for a timeout; the transport reports its own context. 14% of the CPU of
+      // NATS → PostgreSQL end to end, measured.
+      noAsyncTraces: true,
     };
     if (user !== undefined) {
       connectionOptions.user = user;

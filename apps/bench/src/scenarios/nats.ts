@@ -91,7 +91,8 @@ interface NatsContext {
 }
 
 async function openContext(system: System): Promise<NatsContext> {
-  const nc = await connect({ servers: NATS_URL });
+  // noAsyncTraces: the client setting the transport uses (no Error objects built per request).
+  const nc = await connect({ servers: NATS_URL, noAsyncTraces: true });
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   const stream = streamName();
