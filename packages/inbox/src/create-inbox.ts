@@ -262,7 +262,7 @@ export function createInbox<TClient = unknown>(options: InboxOptions<TClient>): 
   /** Per batch handler: its wake-up, its loop, and its earliest known retry time. */
   const batchLoops = new Map<RegisteredHandler, { wakeup: Wakeup; loop?: Promise<void>; dueAt: number }>();
   const tracker = new ProcessedTracker({
-    capacity: 10_000,
+    capacity: 20_000, // remembers the last 10,000–20,000 events (two generations)
     expected: (type) => handlers.filter((h) => h.matches(type)).map((h) => h.name),
   });
   const settle = (event: EventEnvelope, handler: string, outcome: EntryOutcome): void => {
