@@ -146,14 +146,7 @@ export function postgresInbox(system: System, n: number): Run {
           UNIQUE (consumer, event_id));
           CREATE INDEX ON ${t} (consumer, seq) WHERE status = 'pending'`);
         drain = async (batches) => {
-          for (const batch of batches) {
-            const params: unknown[] = [];
-            for (const e of batch) params.push(CONSUMER, e.id, e.type, JSON.stringify(e));
-            await c.pool.query(
-              `INSERT INTO ${t} (consumer, event_id, type, event) VALUES ${values(batch.length, 4)} ON CONFLICT DO NOTHING`,
-              params,
-            );
-          }
+          await insertRawInbox(c, t, batches);
           let done = 0;
           const client = await c.pool.connect();
           try {
@@ -219,14 +212,7 @@ async function rawLeaseLoop(c: PgContext): Promise<(batches: EventEnvelope[][]) 
     UNIQUE (consumer, event_id));
     CREATE INDEX ON ${t} (consumer, seq) WHERE status = 'pending'`);
   return async (batches) => {
-    for (const batch of batches) {
-      const params: unknown[] = [];
-      for (const e of batch) params.push(CONSUMER, e.id, e.type, JSON.stringify(e));
-      await c.pool.query(
-        `INSERT INTO ${t} (consumer, event_id, type, event) VALUES ${values(batch.length, 4)} ON CONFLICT DO NOTHING`,
-        params,
-      );
-    }
+    await insertRawInbox(c, t, batches);
     let done = 0;
     const client = await c.pool.connect();
     try {
@@ -256,4 +242,16 @@ async function rawLeaseLoop(c: PgContext): Promise<(batches: EventEnvelope[][]) 
       client.release();
     }
   };
+}
+
+/** The raw baselines' record step: one multi-row `INSERT … ON CONFLICT DO NOTHING` per batch. */
+async function insertRawInbox(c: PgContext, t: string, batches: readonly EventEnvelope[][]): Promise<void> {
+  for (const batch of batches) {
+    const params: unknown[] = [];
+    for (const e of batch) params.push(CONSUMER, e.id, e.type, JSON.stringify(e));
+    await c.pool.query(
+      `INSERT INTO ${t} (consumer, event_id, type, event) VALUES ${values(batch.length, 4)} ON CONFLICT DO NOTHING`,
+      params,
+    );
+  }
 }
