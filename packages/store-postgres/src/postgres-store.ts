@@ -65,6 +65,15 @@ export interface PostgresStoreOptions {
    * @default "eventferry"
    */
   applicationName?: string;
+  /**
+   * Let PostgreSQL JIT-compile statements on the connections the store creates from `url`. Off by
+   * default (`-c jit=off` in the startup options): the store's statements are short, and a
+   * generic plan with a high cost estimate (a claim over a key range of unknown width, say) can
+   * spend hundreds of milliseconds compiling what runs in one. An `options` parameter in the URL
+   * replaces this setting (pg takes the URL's value). Your own `pool` is left as it is.
+   * @default false
+   */
+  jit?: boolean;
 }
 
 /** Defaults of {@link createPostgresStore}. */
@@ -77,6 +86,7 @@ export const postgresStoreDefaults = Object.freeze({
   queryTimeoutMs: 30_000,
   listenerCheckMs: 10_000,
   applicationName: "eventferry",
+  jit: false,
   /** TCP keepalive of the connections the store opens from `url`: first probe after this long idle. */
   keepAliveInitialDelayMs: 10_000,
 });
@@ -135,6 +145,7 @@ function validate(options: PostgresStoreOptions): string[] {
       problems.push(`${key} must be a number > 0 or false (got ${String(value)})`);
     }
   }
+  if (options.jit !== undefined && typeof options.jit !== "boolean") problems.push("jit must be a boolean");
   if (options.listen !== undefined && typeof options.listen !== "boolean")
     problems.push("listen must be a boolean");
   if (options.applicationName !== undefined && typeof options.applicationName !== "string") {
@@ -192,6 +203,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
       // nothing is only noticed by the query timeouts below.
       keepAlive: true,
       keepAliveInitialDelayMillis: postgresStoreDefaults.keepAliveInitialDelayMs,
+      ...((options.jit ?? postgresStoreDefaults.jit) ? {} : { options: "-c jit=off" }),
     });
     if (queryTimeoutMs !== false) timePoolQueries(pool, queryTimeoutMs);
   }
