@@ -452,7 +452,7 @@ describe("createOutboxRelay", () => {
     expect(() => createOutboxRelay({ store, transport, concurrency: 1.5 })).toThrow(/concurrency/);
     expect(outboxRelayDefaults).toEqual({
       batchSize: 100,
-      concurrency: 2,
+      concurrency: 1,
       leaseMs: 30_000,
       pollIntervalMs: 1_000,
       retentionMs: 3_600_000,

@@ -20,9 +20,10 @@ export interface OutboxRelayOptions {
   batchSize?: number;
   /**
    * Rounds in flight at once: while one round's publish waits for the transport's acks, another
-   * claims and publishes the next rows (they are leased apart, as with several relays; per-key
-   * order is kept by the store, which never hands out a row while an earlier one of its key is
-   * unpublished). @default 2
+   * claims and publishes the next rows (they are leased apart, as with several relays). Per-key
+   * order holds at any value (the store never hands out a row while an earlier one of its key is
+   * unpublished); rows without a key keep the order they were added in only with 1. About 20%
+   * more throughput with 2 against a broker that acks slowly (NATS, Redis). @default 1
    */
   concurrency?: number;
   /** How long a claimed row is held before another relay may take it over. @default "30s" */
@@ -69,7 +70,7 @@ const outboxDeadLetterPrefix = "outbox:";
 /** Defaults of {@link OutboxRelayOptions}. */
 export const outboxRelayDefaults = {
   batchSize: 100,
-  concurrency: 2,
+  concurrency: 1,
   leaseMs: 30_000,
   pollIntervalMs: 1_000,
   retentionMs: 3_600_000,
