@@ -108,12 +108,7 @@ UNION ALL
 -- are all there: the front waits behind busy keys, and walkClaimSql should look further.
 SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, true
  WHERE (SELECT count(*) FROM taken) < $2
-   AND EXISTS (SELECT 1 FROM unnest($1::text[]) AS cn(name)
-                WHERE (SELECT count(*) FROM (SELECT 1 FROM ${inbox} a
-                        WHERE a.consumer = cn.name AND a.status = 'pending' AND a.due_at <= now()
-                          AND a.attempt < a.max_attempts
-                        ORDER BY a.priority, a.due_at, a.seq
-                        LIMIT $5) s) >= $5)`;
+   AND EXISTS (SELECT 1 FROM unnest($1::text[]) AS cn(name) WHERE ${FRONT_FULL(inbox)})`;
 }
 
 /**
@@ -136,11 +131,7 @@ export function walkClaimSql(inbox: string): string {
              SELECT (SELECT k.key FROM ${inbox} k
                       WHERE k.consumer = cn.name AND k.key IS NOT NULL AND k.${UNFINISHED}
                       ORDER BY k.key LIMIT 1), 1
-              WHERE (SELECT count(*) FROM (SELECT 1 FROM ${inbox} a
-                      WHERE a.consumer = cn.name AND a.status = 'pending' AND a.due_at <= now()
-                        AND a.attempt < a.max_attempts
-                      ORDER BY a.priority, a.due_at, a.seq  -- the claim index, as the first look
-                      LIMIT $5) s) >= $5
+              WHERE ${FRONT_FULL(inbox)}
              UNION ALL
              SELECT (SELECT k.key FROM ${inbox} k
                       WHERE k.consumer = cn.name AND k.key IS NOT NULL AND k.${UNFINISHED} AND k.key > w.key
@@ -186,6 +177,15 @@ RETURNING u.id, u.consumer, u.event, u.attempt, u.max_attempts, u.lease_token, u
 }
 
 const UNFINISHED = "status IN ('pending', 'in-flight')";
+/**
+ * True when consumer `cn.name` has at least $5 pending, due rows — the bounded scan of a claim came
+ * back full (read through the claim index, in claim order, as the scan itself does).
+ */
+const FRONT_FULL = (inbox: string): string =>
+  `(SELECT count(*) FROM (SELECT 1 FROM ${inbox} a
+     WHERE a.consumer = cn.name AND a.status = 'pending' AND a.due_at <= now() AND a.attempt < a.max_attempts
+     ORDER BY a.priority, a.due_at, a.seq
+     LIMIT $5) s) >= $5`;
 const READY = (alias: string): string =>
   `(${alias}.status = 'pending' AND ${alias}.due_at <= now() AND ${alias}.attempt < ${alias}.max_attempts)`;
 
