@@ -3,69 +3,20 @@ import {
   createEnvelope,
   createMemoryTransport,
   defineEvent,
-  type EncodedEvent,
   type EventEnvelope,
   encodeEvent,
   type Plugin,
   silentLogger,
-  type Transport,
 } from "@eventferry/core";
 import { createOutboxRelay } from "@eventferry/outbox";
-import { createMemoryStore, type MemoryStore, type MemoryTx } from "@eventferry/store";
-import { afterEach, describe, expect, it } from "vitest";
+import { createMemoryStore } from "@eventferry/store";
+import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { createInbox, type Inbox, type InboxOptions } from "./create-inbox.js";
+import { createInbox } from "./create-inbox.js";
+import { afterThisTest, rig } from "./test-support/rig.js";
 
 const OrderCreated = defineEvent("order.created", z.object({ orderId: z.string(), total: z.number() }));
 const OrderShipped = defineEvent("order.shipped", z.object({ orderId: z.string() }));
-
-interface Rig {
-  store: MemoryStore;
-  transport: Transport;
-  inbox: Inbox<MemoryTx>;
-  send(...events: EventEnvelope[]): Promise<void>;
-  sendRaw(...payloads: EncodedEvent["payload"][]): Promise<void>;
-}
-
-const open: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  while (open.length) await open.pop()?.();
-});
-
-function rig(options: Partial<InboxOptions<MemoryTx>> = {}): Rig {
-  const store = createMemoryStore();
-  const transport = createMemoryTransport();
-  const inbox = createInbox<MemoryTx>({
-    store,
-    transport,
-    logger: silentLogger,
-    pollInterval: 50,
-    retry: { attempts: 3, backoff: "fixed", delay: 5 },
-    ...options,
-  });
-  open.push(async () => {
-    await inbox.stop({ timeout: 1_000 });
-    await transport.close();
-    await store.close();
-  });
-  return {
-    store,
-    transport,
-    inbox,
-    async send(...events) {
-      await transport.publish(
-        inbox.topic,
-        events.map((e) => encodeEvent(e)),
-      );
-    },
-    async sendRaw(...payloads) {
-      await transport.publish(
-        inbox.topic,
-        payloads.map((payload, i) => ({ id: `raw-${i}-${Math.random()}`, type: "", payload })),
-      );
-    },
-  };
-}
 
 describe("createInbox", () => {
   it("runs a typed handler once per event, with its writes committed with the completion", async () => {
@@ -252,7 +203,7 @@ describe("createInbox", () => {
       pollInterval: 20,
       logger: silentLogger,
     });
-    open.push(() => relay.stop());
+    afterThisTest(() => relay.stop());
     const shipped: EventEnvelope[] = [];
     r.inbox.handle(OrderCreated, async (e, ctx) => {
       await ctx.publish(OrderShipped, { orderId: e.data.orderId });

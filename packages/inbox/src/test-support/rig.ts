@@ -1,6 +1,7 @@
 // Test support (not exported): an inbox on the memory store and memory transport.
 import {
   createMemoryTransport,
+  type EncodedEvent,
   type EventEnvelope,
   encodeEvent,
   silentLogger,
@@ -15,12 +16,19 @@ export interface Rig {
   transport: Transport;
   inbox: Inbox<MemoryTx>;
   send(...events: EventEnvelope[]): Promise<void>;
+  /** Publishes raw payloads (not encoded events): bad input for the decoder. */
+  sendRaw(...payloads: EncodedEvent["payload"][]): Promise<void>;
 }
 
 const open: Array<() => Promise<void>> = [];
 afterEach(async () => {
   while (open.length) await open.pop()?.();
 });
+
+/** Runs `cleanup` after the current test, with the rigs' own (last registered, first run). */
+export function afterThisTest(cleanup: () => Promise<void>): void {
+  open.push(cleanup);
+}
 
 export function rig(options: Partial<InboxOptions<MemoryTx>> = {}): Rig {
   const store = createMemoryStore();
@@ -46,6 +54,12 @@ export function rig(options: Partial<InboxOptions<MemoryTx>> = {}): Rig {
       await transport.publish(
         inbox.topic,
         events.map((e) => encodeEvent(e)),
+      );
+    },
+    async sendRaw(...payloads) {
+      await transport.publish(
+        inbox.topic,
+        payloads.map((payload, i) => ({ id: `raw-${i}-${Math.random()}`, type: "", payload })),
       );
     },
   };
