@@ -26,6 +26,9 @@ export function definePackageTestConfig(options = {}) {
             name: "unit",
             include: ["src/**/*.test.ts"],
             typecheck: { enabled: true, include: ["src/**/*.test-d.ts"], tsconfig: "./tsconfig.json" },
+            // CI runs every package's unit suite at once on two cores: a test that takes 3 s alone
+            // (the demo's load run follows metrics once a second) once hit vitest's 5 s default.
+            testTimeout: 15_000,
           },
         },
         {
