@@ -31,6 +31,7 @@ import { toAttemptError } from "@eventferry/store";
 import { type BatchHandler, type BatchHandlerOptions, batchHandlerDefaults } from "./batch-handler.js";
 import type { HandlerOptions } from "./handler-options.js";
 import { AdmissionLanes } from "./internal/admission.js";
+import { DueTimes } from "./internal/due-times.js";
 import { ProcessedTracker } from "./internal/processed-tracker.js";
 import {
   attemptSignal,
@@ -260,7 +261,7 @@ export function createInbox<TClient = unknown>(options: InboxOptions<TClient>): 
   /** Consumers of one-event handlers: the claim loop's (batch handlers have their own loops). */
   let singleConsumers: string[] = [];
   /** Per batch handler: its wake-up, its loop, and its earliest known retry time. */
-  const batchLoops = new Map<RegisteredHandler, { wakeup: Wakeup; loop?: Promise<void>; dueAt: number }>();
+  const batchLoops = new Map<RegisteredHandler, { wakeup: Wakeup; loop?: Promise<void>; due: DueTimes }>();
   const tracker = new ProcessedTracker({
     capacity: 20_000, // remembers the last 10,000–20,000 events (two generations)
     expected: (type) => handlers.filter((h) => h.matches(type)).map((h) => h.name),
@@ -286,7 +287,8 @@ export function createInbox<TClient = unknown>(options: InboxOptions<TClient>): 
   const claimedInFlight = new Set<string>();
   let ingesting = 0;
   let activity = 0;
-  let nextDueAt = Number.POSITIVE_INFINITY;
+  /** Due times of entries the dispatcher will claim (retries, delayed events): it wakes for them. */
+  const dueTimes = new DueTimes();
   let pruneTimer: NodeJS.Timeout | undefined;
   let pruning = false;
 
@@ -316,11 +318,11 @@ export function createInbox<TClient = unknown>(options: InboxOptions<TClient>): 
   };
 
   function noteDue(atMs: number): void {
-    if (atMs < nextDueAt) {
-      nextDueAt = atMs;
-      wakeup.wake();
+    if (dueTimes.add(atMs)) wakeup.wake();
+    for (const b of batchLoops.values()) {
+      b.due.add(atMs);
+      b.wakeup.wake();
     }
-    wakeBatches();
   }
 
   async function ingest(batch: readonly Delivery[]): Promise<void> {
@@ -328,6 +330,7 @@ export function createInbox<TClient = unknown>(options: InboxOptions<TClient>): 
     activity++;
     try {
       const records: InboxRecordInput[] = [];
+      let forDispatcher = false;
       // Redeliveries skip the single-write path: if an event crashed the process while it ran
       // there, nothing was recorded, and only the claim path counts its attempts to a dead letter.
       const redelivered = new Set<InboxRecordInput>();
@@ -374,14 +377,17 @@ export function createInbox<TClient = unknown>(options: InboxOptions<TClient>): 
       }
       if (records.length > 0 || batched.length > 0) {
         // submit() queues synchronously: batches keep their order per key.
-        await Promise.all([
+        const [leftPending] = await Promise.all([
           records.length === 0
-            ? undefined
+            ? false
             : admissionLanes
               ? admissionLanes.submit(records, redelivered)
-              : store.inbox.record({ entries: records }),
+              : store.inbox.record({ entries: records }).then(() => true),
           batched.length === 0 ? undefined : store.inbox.record({ entries: batched }),
         ]);
+        // The dispatcher claims only when something was left for it: entries that ran at
+        // admission need no claim (a claim per ingested batch would be one more statement each).
+        forDispatcher = leftPending;
       }
       for (const r of rejected) {
         const error = toAttemptError(r.error);
@@ -401,7 +407,7 @@ export function createInbox<TClient = unknown>(options: InboxOptions<TClient>): 
         }
       }
       await subscription?.ackMany(batch);
-      if (records.length > 0) wakeup.wake();
+      if (forDispatcher) wakeup.wake();
       if (batched.length > 0 || (!admissionLanes && records.length > 0)) wakeBatches();
     } finally {
       ingesting--;
@@ -470,12 +476,14 @@ export function createInbox<TClient = unknown>(options: InboxOptions<TClient>): 
       }
       let entries: InboxEntry[];
       try {
+        const startedAt = Date.now();
         entries = await store.inbox.claim({
           consumers: singleConsumers,
           limit: Math.min(free, batchSize),
           leaseMs,
           worker,
         });
+        dueTimes.claimed(startedAt);
         failures = 0;
       } catch (error) {
         failures++;
@@ -492,9 +500,7 @@ export function createInbox<TClient = unknown>(options: InboxOptions<TClient>): 
         break;
       }
       if (entries.length === 0) {
-        const now = Date.now();
-        if (nextDueAt <= now) nextDueAt = Number.POSITIVE_INFINITY;
-        const waitMs = Math.max(1, Math.min(pollIntervalMs, nextDueAt - now));
+        const waitMs = dueTimes.waitMs(Date.now(), pollIntervalMs);
         // Whichever wakes first cancels the other, so no waiter outlives this iteration.
         const round = new AbortController();
         const cancel = () => round.abort();
@@ -582,6 +588,8 @@ export function createInbox<TClient = unknown>(options: InboxOptions<TClient>): 
         inFlight.delete(entry.id);
         activity++;
         slotFreed.wake();
+        // Its key's next entry may be claimable now: claim again rather than at the next poll.
+        if (entry.event.key !== undefined && entry.event.key !== null) wakeup.wake();
       }
     })();
     inFlight.set(entry.id, { controller, done });
@@ -632,7 +640,9 @@ export function createInbox<TClient = unknown>(options: InboxOptions<TClient>): 
       }
       let entries: InboxEntry[];
       try {
+        const startedAt = Date.now();
         entries = await claimFor(h, batch.maxSize);
+        batchLoops.get(h)?.due.claimed(startedAt);
         failures = 0;
       } catch (error) {
         failures++;
@@ -641,11 +651,7 @@ export function createInbox<TClient = unknown>(options: InboxOptions<TClient>): 
         continue;
       }
       if (entries.length === 0) {
-        const state = batchLoops.get(h);
-        const now = Date.now();
-        let waitMs = pollIntervalMs;
-        if (state && state.dueAt <= now) state.dueAt = Number.POSITIVE_INFINITY;
-        else if (state) waitMs = Math.max(1, Math.min(pollIntervalMs, state.dueAt - now));
+        const waitMs = batchLoops.get(h)?.due.waitMs(Date.now(), pollIntervalMs) ?? pollIntervalMs;
         if (running) await waitForWork(own, waitMs);
         continue;
       }
@@ -697,10 +703,7 @@ export function createInbox<TClient = unknown>(options: InboxOptions<TClient>): 
         });
         outcomes.forEach((outcome, i) => {
           const entry = entries[i] as InboxEntry;
-          if (outcome.kind === "retry") {
-            const state = batchLoops.get(h);
-            if (state) state.dueAt = Math.min(state.dueAt, outcome.nextAt.getTime());
-          }
+          if (outcome.kind === "retry") batchLoops.get(h)?.due.add(outcome.nextAt.getTime());
           settle(entry.event, h.name, outcome);
         });
       } catch (error) {
@@ -883,9 +886,9 @@ export function createInbox<TClient = unknown>(options: InboxOptions<TClient>): 
       for (const h of handlers) {
         if (!h.batch) continue;
         const own = new Wakeup();
-        const state: { wakeup: Wakeup; loop?: Promise<void>; dueAt: number } = {
+        const state: { wakeup: Wakeup; loop?: Promise<void>; due: DueTimes } = {
           wakeup: own,
-          dueAt: Number.POSITIVE_INFINITY,
+          due: new DueTimes(),
         };
         batchLoops.set(h, state);
         state.loop = runBatchLoop(h, own);

@@ -23,6 +23,7 @@ import { createInbox, type InboxOptions } from "../src/create-inbox.js";
 import { deadLetter } from "../src/middleware/dead-letter.js";
 import { retry } from "../src/middleware/retry.js";
 import { expectHookScenario, runHookScenario } from "../src/test-support/hook-scenario.js";
+import { expectSuccessorRunsPromptly } from "../src/test-support/successor-scenario.js";
 
 const OrderCreated = defineEvent("order.created", z.object({ orderId: z.string(), total: z.number() }));
 const order = (n: number) => createEnvelope(OrderCreated, { orderId: `o-${n}`, total: n });
@@ -90,6 +91,47 @@ describe("the handler API on the admission path (SQLite)", () => {
     const later = await r.inbox.whenProcessed((events[2] as EventEnvelope).id, { timeout: 50 });
     expect(later.ok).toBe(true);
     expect(r.invoices()).toHaveLength(3);
+  });
+
+  it("claims only when admission left work for the dispatcher (here: a failed try to retry)", async () => {
+    // A long poll interval: every claim here is a wake-up, not a poll.
+    const r = await sqliteRig({ pollInterval: 60_000 });
+    const claim = r.store.inbox.claim.bind(r.store.inbox);
+    let claims = 0;
+    r.store.inbox.claim = async (params) => {
+      claims++;
+      return claim(params);
+    };
+    let failFirst = true;
+    r.inbox.handle(OrderCreated, async (e, ctx) => {
+      if (e.data.orderId === "o-100" && failFirst) {
+        failFirst = false;
+        throw new Error("first try fails");
+      }
+      ctx.tx.prepare("INSERT INTO invoices VALUES (?, ?)").run(e.data.orderId, e.data.total);
+    });
+    await r.inbox.start();
+    await r.inbox.whenIdle();
+    const atStart = claims;
+    // Ten batches whose every entry runs at admission: nothing for the dispatcher to claim.
+    for (let b = 0; b < 10; b++) {
+      const events = Array.from({ length: 5 }, (_, i) => order(b * 5 + i));
+      await r.send(...events);
+      for (const e of events) await r.inbox.whenProcessed(e.id, { timeout: "5s" });
+    }
+    expect(r.invoices()).toHaveLength(50);
+    expect(claims - atStart).toBe(0);
+    // An entry that failed at admission is reopened: the dispatcher is woken and retries it
+    // long before the next poll.
+    const failing = order(100);
+    await r.send(failing);
+    await expect(r.inbox.whenProcessed(failing.id, { timeout: "5s" })).resolves.toMatchObject({ ok: true });
+    expect(claims - atStart).toBeGreaterThan(0);
+    expect(r.invoices()).toHaveLength(51);
+  });
+
+  it("runs a keyed successor as soon as the predecessor the dispatcher retried is done, not at the next poll", async () => {
+    await expectSuccessorRunsPromptly(await sqliteRig({ pollInterval: 60_000 }));
   });
 
   it("retry() undoes a failed try's writes with a savepoint before the next try", async () => {

@@ -16,6 +16,7 @@ import { createPostgresStore } from "../../store-postgres/src/index.js";
 import { createInbox, type InboxOptions } from "../src/create-inbox.js";
 import { retry } from "../src/middleware/retry.js";
 import { expectHookScenario, runHookScenario } from "../src/test-support/hook-scenario.js";
+import { expectSuccessorRunsPromptly } from "../src/test-support/successor-scenario.js";
 
 const POSTGRES_URL = process.env.EVENTFERRY_TEST_POSTGRES_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const OrderCreated = defineEvent("order.created", z.object({ orderId: z.string(), total: z.number() }));
@@ -61,6 +62,12 @@ describe("the handler API on PostgreSQL", () => {
     const result = await runHookScenario((plugins) => pgRig({ plugins, group: "hooks" }));
     expectHookScenario(result, "hooks");
   });
+
+  for (const admission of [true, false]) {
+    it(`runs a keyed successor as soon as the predecessor the dispatcher retried is done (admission ${admission})`, async () => {
+      await expectSuccessorRunsPromptly(await pgRig({ admission, pollInterval: 60_000 }));
+    });
+  }
 
   for (const admission of [true, false]) {
     it(`retry() undoes a failed try's writes (nested lazy savepoint; admission ${admission})`, async () => {

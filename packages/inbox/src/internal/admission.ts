@@ -40,24 +40,29 @@ export interface AdmissionLanesOptions {
   ) => void;
 }
 
-/** Counts the entries of one submitted batch down; settles once all committed or one failed. */
+/**
+ * Counts the entries of one submitted batch down; settles once all committed or one failed.
+ * Resolves to whether any of them was left for the dispatcher (recorded pending or reopened).
+ */
 class BatchTracker {
-  readonly promise: Promise<void>;
+  readonly promise: Promise<boolean>;
   #remaining: number;
-  #resolve!: () => void;
+  #leftPending = false;
+  #resolve!: (leftPending: boolean) => void;
   #reject!: (error: unknown) => void;
   #settled = false;
 
   constructor(count: number) {
     this.#remaining = count;
-    this.promise = new Promise<void>((resolve, reject) => {
+    this.promise = new Promise<boolean>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
     if (count === 0) this.#finish();
   }
 
-  done(): void {
+  done(leftPending: boolean): void {
+    if (leftPending) this.#leftPending = true;
     this.#remaining--;
     if (this.#remaining === 0) this.#finish();
   }
@@ -71,7 +76,7 @@ class BatchTracker {
   #finish(): void {
     if (this.#settled) return;
     this.#settled = true;
-    this.#resolve();
+    this.#resolve(this.#leftPending);
   }
 }
 
@@ -95,6 +100,8 @@ interface ChunkReport {
     reason?: string | undefined;
   }>;
   published: boolean;
+  /** Some entry of the chunk was recorded pending or reopened: the dispatcher has work. */
+  leftPending: boolean;
 }
 
 /**
@@ -128,10 +135,12 @@ export class AdmissionLanes {
 
   /**
    * Queues a batch's entries (synchronously: batches submitted in order keep their order per key).
-   * Resolves once every entry committed; rejects when a transaction holding one of them failed.
+   * Resolves once every entry committed — to `true` when some entry was left for the dispatcher
+   * (recorded pending, or reopened after a failure), `false` when every one ran or was a duplicate —
+   * and rejects when a transaction holding one of them failed.
    * Entries in `hold` are recorded but never run here (they go to the dispatcher).
    */
-  submit(records: readonly InboxRecordInput[], hold?: ReadonlySet<InboxRecordInput>): Promise<void> {
+  submit(records: readonly InboxRecordInput[], hold?: ReadonlySet<InboxRecordInput>): Promise<boolean> {
     const batch = new BatchTracker(records.length);
     const touched = new Set<number>();
     const lanes = this.#queues.length;
@@ -178,7 +187,7 @@ export class AdmissionLanes {
           for (const item of [...chunk, ...queue.splice(0)]) item.batch.fail(error);
           continue;
         }
-        for (const item of chunk) item.batch.done();
+        for (const item of chunk) item.batch.done(report.leftPending);
         await this.#report(report);
       }
     } finally {
@@ -221,7 +230,7 @@ export class AdmissionLanes {
   async #runChunk(items: readonly Item[]): Promise<ChunkReport> {
     const chunk = items.map((item) => item.input);
     const o = this.#o;
-    const report: ChunkReport = { processed: [], failed: [], published: false };
+    const report: ChunkReport = { processed: [], failed: [], published: false, leftPending: false };
     const run = new ChunkRun();
     const untrack = o.track(`chunk:${++this.#chunks}`, run);
     try {
@@ -246,6 +255,7 @@ export class AdmissionLanes {
       report.processed.length = 0;
       report.failed.length = 0;
       report.published = false;
+      report.leftPending = false;
       const outcomes = await admission.admit({ entries: chunk });
       const reopen: ReopenInput[] = [];
       const failedById = new Map<string, ChunkReport["failed"][number]>();
@@ -258,6 +268,7 @@ export class AdmissionLanes {
         const pair = key === undefined || key === null ? undefined : `${input.consumer}\u0000${key}`;
         if (!outcome || outcome.kind === "duplicate") continue;
         if (outcome.kind === "recorded") {
+          report.leftPending = true;
           if (pair) blocked.add(pair);
           continue;
         }
@@ -317,6 +328,7 @@ export class AdmissionLanes {
         }
       }
       if (reopen.length > 0) {
+        report.leftPending = true;
         const reopened = await admission.reopen({ entries: reopen });
         reopened.forEach((r, i) => {
           const failed = failedById.get((reopen[i] as ReopenInput).id);
