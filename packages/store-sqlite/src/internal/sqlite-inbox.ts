@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type {
   AdmitOutcome,
   ClaimParams,
@@ -25,12 +26,23 @@ import { decodeEnvelope, type EnvelopeFacts, encodeEnvelope, invalid, iso, numbe
 import { newId } from "./ids.js";
 import type { SqliteContext } from "./sqlite-context.js";
 
+/** A row a claim may take: what ordering needs, and what the claimed entry is made of. */
 interface CandidateRow {
   seq: number;
   priority: number;
   due_ms: number;
   head: number;
+  id: string;
+  consumer: string;
+  json: string;
+  attempt: number;
+  max_attempts: number;
+  expired_last: number;
 }
+
+/** The columns of a {@link CandidateRow} besides `head` (table alias `i`). */
+const CANDIDATE_COLUMNS = `i.seq, i.priority, i.due_ms, i.id, i.consumer, i.json, i.attempt, i.max_attempts,
+  coalesce(json_extract(i.last_error, '$.name') = '${LEASE_EXPIRED_ERROR_NAME}', 0) AS expired_last`;
 
 /** How many pending rows, in claim order, a claim examines before it walks the keys instead. */
 export function claimScanBound(limit: number): number {
@@ -39,20 +51,6 @@ export function claimScanBound(limit: number): number {
 
 /** At most this many keys are visited by one claim's walk over keys. */
 export const CLAIM_KEY_WALK_CAP = 1_000;
-
-interface ClaimedRow {
-  id: string;
-  seq: number;
-  consumer: string;
-  json: string;
-  attempt: number;
-  max_attempts: number;
-  lease_token: string;
-  lease_expires_ms: number;
-  priority: number;
-  due_ms: number;
-  expired_last: number;
-}
 
 function refsJson(entries: readonly LeaseRef[] | undefined): string {
   return JSON.stringify((entries ?? []).map((r) => ({ id: String(r?.id), t: String(r?.leaseToken) })));
@@ -76,6 +74,12 @@ function leaseSeq(token: string): number | undefined {
   if (dot <= 0 || dot > 15) return undefined;
   const seq = Number(token.slice(0, dot));
   return Number.isSafeInteger(seq) && seq > 0 ? seq : undefined;
+}
+
+/** Lease tokens for claimed rows, `<seq>.<24 hex digits>` (complete finds an entry by the seq). */
+function leaseTokens(rows: readonly CandidateRow[]): string[] {
+  const random = randomBytes(12 * rows.length).toString("hex");
+  return rows.map((r, i) => `${r.seq}.${random.slice(i * 24, i * 24 + 24)}`);
 }
 
 /** Matches `(id, lease_token)` against a JSON array of `{id, t}` refs. */
@@ -253,55 +257,47 @@ export class SqliteInbox implements InboxStore {
     if (limit <= 0 || consumers.length === 0) return [];
     const inbox = this.#ctx.t("inbox");
     const consumersJson = JSON.stringify([...new Set(consumers)]);
-    const { rows, dead } = await this.#ctx.write("inbox.claim", () => {
+    const claimed = await this.#ctx.write("inbox.claim", () => {
       const now = this.#ctx.nowMs();
       const dead = this.#expireLeases(consumersJson, now);
-      const seqs = this.#candidates(consumers, limit, now);
-      if (seqs.length === 0) return { rows: [] as ClaimedRow[], dead };
-      // The update, then a read of what it took: cheaper than RETURNING, which copies every
-      // row through a temporary table.
-      const seqsJson = JSON.stringify(seqs);
-      this.#ctx
-        .stmt(
-          `UPDATE ${inbox} SET status = 'in-flight', attempt = attempt + 1,
-             lease_token = seq || '.' || lower(hex(randomblob(12))), lease_expires_ms = ?1 + ?2, worker = ?3
-           WHERE seq IN (SELECT value FROM json_each(?4)) AND status = 'pending'`,
-        )
-        .run(numbered(now, Math.ceil(leaseMs), worker ?? null, seqsJson));
-      const rows = this.#ctx
-        .stmt(
-          `SELECT id, seq, consumer, json, attempt, max_attempts, lease_token, lease_expires_ms, priority, due_ms,
-             coalesce(json_extract(last_error, '$.name') = '${LEASE_EXPIRED_ERROR_NAME}', 0) AS expired_last
-           FROM ${inbox} WHERE seq IN (SELECT value FROM json_each(?)) AND status = 'in-flight'`,
-        )
-        .all(seqsJson) as ClaimedRow[];
-      return { rows, dead };
-    });
-    if (dead > 0) this.#ctx.changed();
-    rows.sort((a, b) => a.priority - b.priority || a.due_ms - b.due_ms || a.seq - b.seq);
-    // One claim gives every entry the same expiry: format it once.
-    let expiresMs = Number.NaN;
-    let expiresAt = "";
-    return rows.map((r) => {
-      if (r.lease_expires_ms !== expiresMs) {
-        expiresMs = r.lease_expires_ms;
-        expiresAt = iso(expiresMs);
+      const rows = this.#candidates(consumers, limit, now);
+      if (rows.length === 0) return { rows, tokens: [] as string[], expiresMs: 0, dead };
+      // One UPDATE per row, by rowid, with the token made here: the rows were read by the scan
+      // (under this transaction's write lock nothing else changes them), so nothing is read back.
+      const expiresMs = now + Math.ceil(leaseMs);
+      const take = this.#ctx.stmt(
+        `UPDATE ${inbox} SET status = 'in-flight', attempt = attempt + 1, lease_token = ?, lease_expires_ms = ?,
+           worker = ? WHERE seq = ? AND status = 'pending'`,
+      );
+      const tokens = leaseTokens(rows);
+      const owner = worker ?? null;
+      const taken: CandidateRow[] = [];
+      const takenTokens: string[] = [];
+      for (let i = 0; i < rows.length; i++) {
+        const row = rows[i] as CandidateRow;
+        if (take.run(tokens[i], expiresMs, owner, row.seq).changes === 1) {
+          taken.push(row);
+          takenTokens.push(tokens[i] as string);
+        }
       }
-      return {
-        id: r.id,
-        consumer: r.consumer,
-        event: decodeEnvelope(r.json),
-        attempt: r.attempt,
-        maxAttempts: r.max_attempts,
-        leaseToken: r.lease_token,
-        leaseExpiresAt: expiresAt,
-        lastAttemptExpired: r.expired_last === 1,
-      };
+      return { rows: taken, tokens: takenTokens, expiresMs, dead };
     });
+    if (claimed.dead > 0) this.#ctx.changed();
+    const expiresAt = iso(claimed.expiresMs);
+    return claimed.rows.map((r, i) => ({
+      id: r.id,
+      consumer: r.consumer,
+      event: decodeEnvelope(r.json),
+      attempt: r.attempt + 1,
+      maxAttempts: r.max_attempts,
+      leaseToken: claimed.tokens[i] as string,
+      leaseExpiresAt: expiresAt,
+      lastAttemptExpired: r.expired_last === 1,
+    }));
   }
 
   /**
-   * The seqs to claim, best first (inside the claim's write transaction). Ready entries are found
+   * The rows to claim, best first (inside the claim's write transaction). Ready entries are found
    * two ways: the first `claimScanBound(limit)` due rows in claim order, of which those that are
    * first among their key's unfinished entries ("heads") count; and, only when that scan came
    * back full with fewer than `limit` heads — the front of the queue waits behind busy keys — a
@@ -310,23 +306,31 @@ export class SqliteInbox implements InboxStore {
    * Without the walk, a claim would check every blocked row to return nothing, holding the write
    * lock all the while.
    */
-  #candidates(consumers: readonly string[], limit: number, now: number): number[] {
+  #candidates(consumers: readonly string[], limit: number, now: number): CandidateRow[] {
     const inbox = this.#ctx.t("inbox");
     const bound = claimScanBound(limit);
     // One consumer per scan: `consumer = ?` lets the claim index give the order (an IN list of
     // consumers would sort every pending row of them on each claim).
     const scan = this.#ctx.stmt(
-      `SELECT s.seq, s.priority, s.due_ms,
+      `SELECT s.*,
               (s.key IS NULL OR NOT EXISTS (
                  SELECT 1 FROM ${inbox} j WHERE j.consumer = s.consumer AND j.key = s.key AND j.seq < s.seq
                    AND j.status IN ('pending', 'in-flight'))) AS head
-         FROM (SELECT i.seq, i.consumer, i.key, i.priority, i.due_ms FROM ${inbox} i
+         FROM (SELECT ${CANDIDATE_COLUMNS}, i.key FROM ${inbox} i
                 WHERE i.status = 'pending' AND i.consumer = ?1 AND i.due_ms <= ?2 AND i.attempt < i.max_attempts
                 ORDER BY i.priority, i.due_ms, i.seq LIMIT ?3) s`,
     );
     const picked: CandidateRow[] = [];
     for (const consumer of new Set(consumers)) {
-      // The scan runs in claim order: it stops at this consumer's `limit`-th head.
+      // First the front of the queue, `limit` rows in one step: usually every one is a head
+      // (no earlier unfinished entry of its key), or the queue holds fewer.
+      const front = scan.all(numbered(consumer, now, limit)) as CandidateRow[];
+      if (front.length < limit || front.every((r) => r.head === 1)) {
+        for (const row of front) if (row.head === 1) picked.push(row);
+        continue;
+      }
+      // Busy keys block part of the front: scan further in claim order, stopping at this
+      // consumer's `limit`-th head.
       let heads = 0;
       let seen = 0;
       for (const row of scan.iterate(numbered(consumer, now, bound)) as IterableIterator<CandidateRow>) {
@@ -339,7 +343,7 @@ export class SqliteInbox implements InboxStore {
       if (seen >= bound && heads < limit) this.#walkKeys(consumer, now, picked);
     }
     picked.sort((a, b) => a.priority - b.priority || a.due_ms - b.due_ms || a.seq - b.seq);
-    return picked.slice(0, limit).map((r) => r.seq);
+    return picked.slice(0, limit);
   }
 
   /**
@@ -350,14 +354,14 @@ export class SqliteInbox implements InboxStore {
     const inbox = this.#ctx.t("inbox");
     const taken = new Set(picked.map((r) => r.seq));
     const first = this.#ctx.stmt(
-      `SELECT key, seq, priority, due_ms, (status = 'pending' AND due_ms <= ?2 AND attempt < max_attempts) AS head
-         FROM ${inbox} WHERE consumer = ?1 AND key IS NOT NULL AND status IN ('pending', 'in-flight')
-        ORDER BY key, seq LIMIT 1`,
+      `SELECT ${CANDIDATE_COLUMNS}, i.key, (i.status = 'pending' AND i.due_ms <= ?2 AND i.attempt < i.max_attempts) AS head
+         FROM ${inbox} i WHERE i.consumer = ?1 AND i.key IS NOT NULL AND i.status IN ('pending', 'in-flight')
+        ORDER BY i.key, i.seq LIMIT 1`,
     );
     const next = this.#ctx.stmt(
-      `SELECT key, seq, priority, due_ms, (status = 'pending' AND due_ms <= ?2 AND attempt < max_attempts) AS head
-         FROM ${inbox} WHERE consumer = ?1 AND key IS NOT NULL AND status IN ('pending', 'in-flight') AND key > ?3
-        ORDER BY key, seq LIMIT 1`,
+      `SELECT ${CANDIDATE_COLUMNS}, i.key, (i.status = 'pending' AND i.due_ms <= ?2 AND i.attempt < i.max_attempts) AS head
+         FROM ${inbox} i WHERE i.consumer = ?1 AND i.key IS NOT NULL AND i.status IN ('pending', 'in-flight') AND i.key > ?3
+        ORDER BY i.key, i.seq LIMIT 1`,
     );
     let row = first.get(numbered(consumer, now)) as (CandidateRow & { key: string }) | undefined;
     for (let visited = 1; row !== undefined; visited++) {
