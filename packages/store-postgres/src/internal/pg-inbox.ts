@@ -49,7 +49,9 @@ export const CLAIM_KEY_WALK_CAP = 1_000;
  * Per consumer, the first $5 pending, due rows in claim order (priority, due time, seq) are
  * examined; those that are first among their key's unfinished entries ("heads") are candidates,
  * locked in claim order with SKIP LOCKED (a row another claimer took meanwhile fails the status
- * re-check and is skipped). With many keys nearly every row is a head and this fills a batch at
+ * re-check and is skipped). The scan's rows are joined back by seq — not `seq = ANY(…)` with the
+ * row conditions beside it, which the planner answered with a bitmap scan of every pending row
+ * through the claim index (7 of 29 ms of a 500-row claim over 100k pending rows). With many keys nearly every row is a head and this fills a batch at
  * once; when it does not, `walkClaimSql` looks further.
  */
 export function claimSql(inbox: string): string {
@@ -77,13 +79,11 @@ export function claimSql(inbox: string): string {
               LIMIT $5
            )
            SELECT a.seq, a.priority, a.due_at
-             FROM ${inbox} a
-            WHERE a.seq = ANY (ARRAY(
-                    SELECT s.seq FROM scan s
-                     WHERE s.key IS NULL OR NOT EXISTS (
-                           SELECT 1 FROM ${inbox} b
-                            WHERE b.consumer = cn.name AND b.key = s.key AND b.seq < s.seq
-                              AND b.${UNFINISHED})))
+             FROM scan s JOIN ${inbox} a ON a.seq = s.seq
+            WHERE (s.key IS NULL OR NOT EXISTS (
+                     SELECT 1 FROM ${inbox} b
+                      WHERE b.consumer = cn.name AND b.key = s.key AND b.seq < s.seq
+                        AND b.${UNFINISHED}))
               AND a.status = 'pending' AND a.due_at <= now() AND a.attempt < a.max_attempts
             ORDER BY a.priority, a.due_at, a.seq
             LIMIT $2
@@ -147,8 +147,8 @@ export function walkClaimSql(inbox: string): string {
               WHERE w.key IS NOT NULL
            )
            SELECT a.seq, a.priority, a.due_at
-             FROM ${inbox} a
-            WHERE a.seq = ANY (ARRAY(SELECT w.seq FROM walk w WHERE w.ready))
+             FROM walk w JOIN ${inbox} a ON a.seq = w.seq
+            WHERE w.ready
               AND a.status = 'pending' AND a.due_at <= now() AND a.attempt < a.max_attempts
             ORDER BY a.priority, a.due_at, a.seq
             LIMIT $2
