@@ -33,6 +33,7 @@ import {
   HEADER_PAYLOAD_FORMAT,
   HEADER_TYPE,
   headerSafe,
+  MSG_ID_HEADER,
 } from "./internal/headers.js";
 import {
   COMPONENT,
@@ -302,7 +303,7 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
       );
     }
     if (closed) throw closedError("publish");
-    const { js } = connected;
+    const { acks } = connected;
     const subject = topicSubject(prefix, topic);
     const timeout = settings.publishTimeoutMs;
     const failures: { id: string; error: unknown }[] = [];
@@ -343,7 +344,8 @@ export function createNatsTransport(options: NatsTransportOptions = {}): NatsTra
           if (key !== undefined && key !== "") h.set(HEADER_KEY, key);
           if (typeof event.payload !== "string") h.set(HEADER_PAYLOAD_FORMAT, "fields");
           if (encoded !== undefined) h.set(HEADER_ENCODED, encoded);
-          sent = js.publish(subject, payloads[i], { msgID, headers: h, timeout });
+          h.set(MSG_ID_HEADER, msgID);
+          sent = acks.publish(subject, payloads[i] as Uint8Array, h, timeout);
         } catch (error) {
           sent = Promise.reject(error);
         }

@@ -11,6 +11,7 @@ import {
   nkeyAuthenticator,
 } from "@nats-io/transport-node";
 import { toTransportError } from "../classify-error.js";
+import { PubAcks } from "./pub-acks.js";
 
 /** How to reach the server: what {@link ConnectionHolder} passes to `connect()`. */
 export interface ConnectSettings {
@@ -39,6 +40,8 @@ export interface Connected {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
+  /** Publishes with their PubAcks on one subscription (see pub-acks.ts). */
+  readonly acks: PubAcks;
 }
 
 export class ConnectionHolder {
@@ -117,7 +120,7 @@ export class ConnectionHolder {
     try {
       const jsm = await jetstreamManager(nc, { timeout: this.#publishTimeoutMs });
       const js = jetstream(nc, { timeout: this.#publishTimeoutMs });
-      return { nc, js, jsm };
+      return { nc, js, jsm, acks: new PubAcks(nc, this.#publishTimeoutMs) };
     } catch (error) {
       if (this.#own === undefined) await nc.close().catch(() => {});
       throw toTransportError(error, "opening JetStream");
@@ -177,6 +180,7 @@ export class ConnectionHolder {
     if (connected === undefined && pending !== undefined) {
       connected = await pending.catch(() => undefined);
     }
+    connected?.acks.close(new Error("closed connection"));
     if (connected === undefined || this.#own !== undefined) return;
     if (!connected.nc.isClosed()) await connected.nc.close().catch(() => {});
   }
