@@ -13,7 +13,18 @@ export function invalid(message: string): ValidationError {
 
 /** Validates the fields the store relies on and serialises the envelope. */
 export function encodeEnvelope(event: EventEnvelope): EnvelopeFacts {
-  return { ...storableEnvelope(event, SQLITE_COMPONENT), json: JSON.stringify(event) };
+  const f = storableEnvelope(event, SQLITE_COMPONENT);
+  // A literal of one shape (no spread): this runs once per recorded entry.
+  return {
+    id: f.id,
+    type: f.type,
+    key: f.key,
+    priority: f.priority,
+    occurredAt: f.occurredAt,
+    occurredMs: f.occurredMs,
+    deliverMs: f.deliverMs,
+    json: JSON.stringify(event),
+  };
 }
 
 /** A fresh copy of a stored envelope. */

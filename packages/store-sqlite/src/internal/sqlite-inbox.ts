@@ -82,6 +82,22 @@ function leaseTokens(rows: readonly CandidateRow[]): string[] {
   return rows.map((r, i) => `${r.seq}.${random.slice(i * 24, i * 24 + 24)}`);
 }
 
+/**
+ * Checks each input and encodes its event once: consecutive inputs of one event (its handlers'
+ * entries) share the encoding.
+ */
+function encodeInputs(inputs: readonly InboxRecordInput[]): EnvelopeFacts[] {
+  const facts: EnvelopeFacts[] = new Array(inputs.length);
+  for (let i = 0; i < inputs.length; i++) {
+    const input = inputs[i] as InboxRecordInput;
+    checkRecordInput(input, SQLITE_COMPONENT);
+    const previous = i > 0 ? (inputs[i - 1] as InboxRecordInput) : undefined;
+    facts[i] =
+      previous?.event === input.event ? (facts[i - 1] as EnvelopeFacts) : encodeEnvelope(input.event);
+  }
+  return facts;
+}
+
 /** Matches `(id, lease_token)` against a JSON array of `{id, t}` refs. */
 const REFS_MATCH =
   "(id, lease_token) IN (SELECT json_extract(value, '$.id'), json_extract(value, '$.t') FROM json_each(?))";
@@ -96,11 +112,7 @@ export class SqliteInbox implements InboxStore {
 
   async record(params: { entries: readonly InboxRecordInput[] }): Promise<RecordResult> {
     const inputs = params?.entries ?? [];
-    const facts = new Map<object, EnvelopeFacts>();
-    for (const input of inputs) {
-      checkRecordInput(input, SQLITE_COMPONENT);
-      if (!facts.has(input.event)) facts.set(input.event, encodeEnvelope(input.event));
-    }
+    const facts = encodeInputs(inputs);
     this.#ctx.ensureOpen();
     if (inputs.length === 0) return { inserted: 0, duplicates: 0 };
     const inbox = this.#ctx.t("inbox");
@@ -111,8 +123,9 @@ export class SqliteInbox implements InboxStore {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (consumer, event_id) DO NOTHING`,
       );
       let inserted = 0;
-      for (const input of inputs) {
-        const f = facts.get(input.event) as EnvelopeFacts;
+      for (let i = 0; i < inputs.length; i++) {
+        const input = inputs[i] as InboxRecordInput;
+        const f = facts[i] as EnvelopeFacts;
         inserted += insert.run(
           newId(),
           input.consumer,
@@ -139,11 +152,7 @@ export class SqliteInbox implements InboxStore {
    */
   async admit(params: { entries: readonly InboxRecordInput[] }): Promise<AdmitOutcome[]> {
     const inputs = params?.entries ?? [];
-    const facts = new Map<object, EnvelopeFacts>();
-    for (const input of inputs) {
-      checkRecordInput(input, SQLITE_COMPONENT);
-      if (!facts.has(input.event)) facts.set(input.event, encodeEnvelope(input.event));
-    }
+    const facts = encodeInputs(inputs);
     this.#ctx.ensureOpen();
     if (inputs.length === 0) return [];
     const inbox = this.#ctx.t("inbox");
@@ -160,8 +169,8 @@ export class SqliteInbox implements InboxStore {
       // (consumer, key) → true while an unfinished entry of the key exists (stored or recorded here).
       const blocked = new Map<string, boolean>();
       let pending = 0;
-      const outcomes = inputs.map((input): AdmitOutcome => {
-        const f = facts.get(input.event) as EnvelopeFacts;
+      const outcomes = inputs.map((input, i): AdmitOutcome => {
+        const f = facts[i] as EnvelopeFacts;
         const pair = f.key === null ? undefined : `${input.consumer}\u0000${f.key}`;
         let isBlocked = false;
         if (pair !== undefined) {
