@@ -317,12 +317,16 @@ export function createInbox<TClient = unknown>(options: InboxOptions<TClient>): 
     }
   };
 
+  /** An entry of a one-event handler becomes due at `atMs` (a retry, a delayed event): the dispatcher wakes then. */
   function noteDue(atMs: number): void {
     if (dueTimes.add(atMs)) wakeup.wake();
-    for (const b of batchLoops.values()) {
-      b.due.add(atMs);
-      b.wakeup.wake();
-    }
+  }
+
+  /** An entry of handler `h` becomes due at `atMs`: its loop (a batch handler's own, or the dispatcher) wakes then. */
+  function noteDueFor(h: RegisteredHandler, atMs: number): void {
+    const loop = h.batch ? batchLoops.get(h) : undefined;
+    if (loop === undefined) noteDue(atMs);
+    else if (loop.due.add(atMs)) loop.wakeup.wake();
   }
 
   async function ingest(batch: readonly Delivery[]): Promise<void> {
@@ -362,9 +366,10 @@ export function createInbox<TClient = unknown>(options: InboxOptions<TClient>): 
         } else if (handlers.some((h) => h.definition && h.matches(event.type))) {
           // unreachable: a definition handler registers its type
         }
-        if (event.deliverAt) noteDue(Date.parse(event.deliverAt));
+        const deliverMs = event.deliverAt ? Date.parse(event.deliverAt) : undefined;
         for (const h of handlers) {
           if (h.matches(event.type)) {
+            if (deliverMs !== undefined) noteDueFor(h, deliverMs);
             const input = { consumer: h.consumer, event, maxAttempts: h.policy.maxAttempts };
             if (h.batch && admissionLanes) {
               batched.push(input);

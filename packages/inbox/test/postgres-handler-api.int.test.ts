@@ -64,6 +64,31 @@ describe("the handler API on PostgreSQL", () => {
   });
 
   for (const admission of [true, false]) {
+    it(`runs delayed events at their time, not at the next poll: a one-event handler's and a batch handler's (admission ${admission})`, async () => {
+      const Tick = defineEvent("tick.batched", z.object({ n: z.number() }));
+      // Separate inboxes: one handler's completion must not be what wakes the other's loop.
+      const one = await pgRig({ admission, pollInterval: 60_000 });
+      one.inbox.handle(OrderCreated, async () => {});
+      const batch = await pgRig({ admission, pollInterval: 60_000 });
+      batch.inbox.handleBatch(Tick, async () => {}, { maxSize: 10, maxWait: 10 });
+      for (const r of [one, batch]) await r.inbox.start();
+      const single = createEnvelope(OrderCreated, { orderId: "later", total: 1 }, { delay: 300 });
+      const batched = createEnvelope(Tick, { n: 1 }, { delay: 300 });
+      const sent = Date.now();
+      await Promise.all([one.send(single), batch.send(batched)]);
+      await expect(one.inbox.whenProcessed(single.id, { timeout: "10s" })).resolves.toMatchObject({
+        ok: true,
+      });
+      await expect(batch.inbox.whenProcessed(batched.id, { timeout: "10s" })).resolves.toMatchObject({
+        ok: true,
+      });
+      const took = Date.now() - sent;
+      expect(took).toBeGreaterThanOrEqual(290);
+      expect(took).toBeLessThan(3_000);
+    });
+  }
+
+  for (const admission of [true, false]) {
     it(`runs a keyed successor as soon as the predecessor the dispatcher retried is done (admission ${admission})`, async () => {
       await expectSuccessorRunsPromptly(await pgRig({ admission, pollInterval: 60_000 }));
     });
