@@ -3,7 +3,14 @@ import { encodeEvent } from "@eventferry/core";
 import { createInbox, type Inbox } from "@eventferry/inbox";
 import { createStoreTransport } from "@eventferry/store-postgres";
 import { chunks, makeEvents } from "../workload.js";
-import { CLAIM_LIMIT, closeContext, openContext, type PgContext, values } from "./postgres.js";
+import {
+  CLAIM_LIMIT,
+  closeContext,
+  createRawInbox,
+  insertRawInbox,
+  openContext,
+  type PgContext,
+} from "./postgres.js";
 import { BATCH, CONSUMER, type Run, type System, WARMUP } from "./scenario.js";
 
 const TOPIC = "events";
@@ -69,28 +76,9 @@ export function postgresEngine(system: System, n: number): Run {
         await publish(makeEvents(n));
         measured = () => drain(n, WARMUP + n);
       } else {
-        const t = `"${c.schema}".inbox`;
-        await c.pool.query(`CREATE TABLE ${t} (
-          seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-          consumer text NOT NULL,
-          event_id text NOT NULL,
-          type text NOT NULL,
-          event jsonb NOT NULL,
-          status text NOT NULL DEFAULT 'pending',
-          attempt integer NOT NULL DEFAULT 0,
-          finished_at timestamptz,
-          UNIQUE (consumer, event_id));
-          CREATE INDEX ON ${t} (consumer, seq) WHERE status = 'pending'`);
-        const insert = async (events: readonly EventEnvelope[]): Promise<void> => {
-          for (const batch of chunks(events, BATCH)) {
-            const params: unknown[] = [];
-            for (const e of batch) params.push(CONSUMER, e.id, e.type, JSON.stringify(e));
-            await c.pool.query(
-              `INSERT INTO ${t} (consumer, event_id, type, event) VALUES ${values(batch.length, 4)} ON CONFLICT DO NOTHING`,
-              params,
-            );
-          }
-        };
+        const t = await createRawInbox(c);
+        const insert = (events: readonly EventEnvelope[]): Promise<void> =>
+          insertRawInbox(c, t, chunks(events, BATCH));
         const claimLoop = async (): Promise<number> => {
           let done = 0;
           const client = await c.pool.connect();

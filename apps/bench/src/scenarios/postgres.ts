@@ -133,18 +133,7 @@ export function postgresInbox(system: System, n: number): Run {
       } else if (system === "raw-lease") {
         drain = await rawLeaseLoop(c);
       } else {
-        const t = `"${c.schema}".inbox`;
-        await c.pool.query(`CREATE TABLE ${t} (
-          seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-          consumer text NOT NULL,
-          event_id text NOT NULL,
-          type text NOT NULL,
-          event jsonb NOT NULL,
-          status text NOT NULL DEFAULT 'pending',
-          attempt integer NOT NULL DEFAULT 0,
-          finished_at timestamptz,
-          UNIQUE (consumer, event_id));
-          CREATE INDEX ON ${t} (consumer, seq) WHERE status = 'pending'`);
+        const t = await createRawInbox(c);
         drain = async (batches) => {
           await insertRawInbox(c, t, batches);
           let done = 0;
@@ -197,20 +186,7 @@ export function postgresInbox(system: System, n: number): Run {
  * (a real queue needs one to take back expired leases): a floor for this work, not a rival design.
  */
 async function rawLeaseLoop(c: PgContext): Promise<(batches: EventEnvelope[][]) => Promise<number>> {
-  const t = `"${c.schema}".inbox`;
-  await c.pool.query(`CREATE TABLE ${t} (
-    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    consumer text NOT NULL,
-    event_id text NOT NULL,
-    type text NOT NULL,
-    event jsonb NOT NULL,
-    status text NOT NULL DEFAULT 'pending',
-    attempt integer NOT NULL DEFAULT 0,
-    lease_token uuid,
-    lease_expires_at timestamptz,
-    finished_at timestamptz,
-    UNIQUE (consumer, event_id));
-    CREATE INDEX ON ${t} (consumer, seq) WHERE status = 'pending'`);
+  const t = await createRawInbox(c, { lease: true });
   return async (batches) => {
     await insertRawInbox(c, t, batches);
     let done = 0;
@@ -244,8 +220,33 @@ async function rawLeaseLoop(c: PgContext): Promise<(batches: EventEnvelope[][]) 
   };
 }
 
+/**
+ * The raw baselines' inbox table in the context's schema (with lease columns for `raw-lease`):
+ * what a hand-written queue needs — a unique (consumer, event id) and a partial index of pending
+ * rows in order. Returns its qualified name.
+ */
+export async function createRawInbox(c: PgContext, options: { lease?: boolean } = {}): Promise<string> {
+  const t = `"${c.schema}".inbox`;
+  await c.pool.query(`CREATE TABLE ${t} (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    consumer text NOT NULL,
+    event_id text NOT NULL,
+    type text NOT NULL,
+    event jsonb NOT NULL,
+    status text NOT NULL DEFAULT 'pending',
+    attempt integer NOT NULL DEFAULT 0,${options.lease ? "\n    lease_token uuid,\n    lease_expires_at timestamptz," : ""}
+    finished_at timestamptz,
+    UNIQUE (consumer, event_id));
+    CREATE INDEX ON ${t} (consumer, seq) WHERE status = 'pending'`);
+  return t;
+}
+
 /** The raw baselines' record step: one multi-row `INSERT … ON CONFLICT DO NOTHING` per batch. */
-async function insertRawInbox(c: PgContext, t: string, batches: readonly EventEnvelope[][]): Promise<void> {
+export async function insertRawInbox(
+  c: PgContext,
+  t: string,
+  batches: readonly EventEnvelope[][],
+): Promise<void> {
   for (const batch of batches) {
     const params: unknown[] = [];
     for (const e of batch) params.push(CONSUMER, e.id, e.type, JSON.stringify(e));
