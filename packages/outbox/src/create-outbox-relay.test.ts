@@ -143,6 +143,27 @@ describe("createOutboxRelay", () => {
     await consumer.close();
   });
 
+  it("a commit landing while a round claims nothing is not missed (no wait for the poll interval)", async () => {
+    const { store, transport } = setup();
+    const consumer = await collect(transport);
+    const e = event(8);
+    const realClaim = store.outbox.claim.bind(store.outbox);
+    let firstClaimed: number | undefined;
+    // The first claim finds nothing; the commit (and its change signal) lands before it returns.
+    vi.spyOn(store.outbox, "claim").mockImplementationOnce(async (params) => {
+      const rows = await realClaim(params);
+      firstClaimed = rows.length;
+      await store.transaction((tx) => publishInTransaction(tx, TOPIC, [e]));
+      return rows;
+    });
+    const relay = relayOf({ store, transport, pollInterval: "1h" });
+    relay.start();
+    await until(() => consumer.received.length === 1, 1_000);
+    expect(firstClaimed).toBe(0);
+    expect(consumer.received[0]?.id).toBe(e.id);
+    await consumer.close();
+  });
+
   it("never publishes anything from a rolled-back transaction", async () => {
     const { store, transport } = setup();
     const consumer = await collect(transport);

@@ -26,7 +26,12 @@ export interface OutboxRelayOptions {
    * more throughput with 2 against a broker that acks slowly (NATS, Redis). @default 1
    */
   concurrency?: number;
-  /** How long a claimed row is held before another relay may take it over. @default "30s" */
+  /**
+   * How long a claimed row is held before another relay may take it over: its lease, or on a
+   * store with held claims (PostgreSQL) how long a round may sit between two statements — a
+   * publish that hangs, a paused process — before the server ends its transaction and releases
+   * the rows. @default "30s"
+   */
   lease?: Duration;
   /** Fallback polling interval when no wake-up signal arrives. @default "1s" */
   pollInterval?: Duration;
@@ -78,16 +83,20 @@ export const outboxRelayDefaults = {
 } as const;
 
 /**
- * Creates the outbox relay: claims unpublished rows in batches (leased, so several relays never
- * publish the same row at once; per-key order kept by the store), publishes them to the transport
- * one batch per topic, and marks them published (per topic, right after its publish). A crash
- * between publish and mark re-publishes the rows after the lease: consumers dedupe by event id, so
- * the effect stays single.
+ * Creates the outbox relay: claims unpublished rows in batches (so several relays never publish
+ * the same row at once; per-key order kept by the store), publishes them to the transport one
+ * batch per topic, and marks them published (per topic, right after its publish). On PostgreSQL
+ * a round holds its rows with row locks in one transaction while it publishes them
+ * (`store.outbox.claimHeld`: one write per row, the mark); on other stores it leases them
+ * (`claim`, then `markPublished`). A crash between publish and mark re-publishes the rows (at
+ * once when the crash ends the transaction, after the lease otherwise): consumers dedupe by event
+ * id, so the effect stays single.
  *
  * When the transport (or the store) fails, the round's rows stay unpublished: the relay logs the
- * error, backs off (200 ms doubling up to 5 s) and publishes the same rows again while it still
- * holds their lease; rows whose lease ran out are claimed afresh. `stop()` interrupts the
- * back-off. Throws a `ConfigError` listing every invalid option.
+ * error, backs off (200 ms doubling up to 5 s) and tries again — held rows are released at once
+ * and claimed afresh; leased rows are published again while the relay still holds their lease,
+ * and claimed afresh once it ran out. `stop()` interrupts the back-off. Throws a `ConfigError`
+ * listing every invalid option.
  *
  * A row whose event cannot be encoded (over the codec's 1 MiB limit, too deep: one added to the
  * store directly, bypassing `publishInTransaction`'s check) never blocks the others: the relay
@@ -169,20 +178,26 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     for (const resolve of [...waiters]) resolve();
   };
 
-  const waitForWork = (ms: number): Promise<void> => {
+  /**
+   * Starts waiting for work (a `wake()`, a store change, `ms` passing, `stop()`) before a round
+   * claims, so a commit that lands between the round's claim and its wait is not missed: the
+   * round awaits `wait` when it found nothing, and calls `cancel` otherwise.
+   */
+  const armWait = (ms: number): { wait: Promise<void>; cancel: () => void } => {
     if (pendingWake) {
       pendingWake = false;
-      return Promise.resolve();
+      return { wait: Promise.resolve(), cancel: () => {} };
     }
     // Whichever wakes first cancels the other, so no waiter outlives this round.
     const round = new AbortController();
     const cancel = () => round.abort();
     abort.signal.addEventListener("abort", cancel, { once: true });
     let woken: (() => void) | undefined;
-    return Promise.race([
+    const wait = Promise.race([
       new Promise<void>((resolve) => {
         woken = resolve;
         waiters.add(resolve);
+        round.signal.addEventListener("abort", () => resolve(), { once: true });
       }),
       store.waitForChange({ timeoutMs: ms, signal: round.signal }),
     ]).finally(() => {
@@ -190,6 +205,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       abort.signal.removeEventListener("abort", cancel);
       round.abort();
     });
+    return { wait, cancel };
   };
 
   /** Sleeps `ms`, or less when `signal` aborts. */
@@ -206,10 +222,21 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     });
 
   /**
-   * One round: returns how many rows were published. `state.held` carries a failed round's rows
-   * to the next round of the same loop.
+   * One round: returns how many rows were published. On a store with held claims
+   * (`outbox.claimHeld`, PostgreSQL) the rows are held by the round's transaction while they are
+   * published — no lease written, one write per row; a failed round releases the rows at once.
+   * Otherwise they are leased (`claim`), and `state.held` carries a failed round's rows to the
+   * next round of the same loop.
    */
   async function round(state: { held?: Held | undefined }): Promise<number> {
+    if (store.outbox.claimHeld && !state.held) {
+      return store.outbox.claimHeld({ limit: batchSize, holdMs: leaseMs }, async (claim) =>
+        publishRows(claim.entries, new Set(), async (list) => {
+          await claim.markPublished(list);
+          return 0;
+        }),
+      );
+    }
     let entries: OutboxEntry[];
     let claimedAt: number;
     const held = state.held;
@@ -221,6 +248,30 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       claimedAt = performance.now();
       entries = await store.outbox.claim({ limit: batchSize, leaseMs });
     }
+    const remaining = new Set(entries);
+    try {
+      return await publishRows(entries, remaining, async (list) => {
+        const outcomes = await store.outbox.markPublished({
+          entries: list.map((e) => ({ id: e.id, leaseToken: e.leaseToken })),
+        });
+        return outcomes.filter((o) => o === "lease-lost").length;
+      });
+    } catch (error) {
+      if (remaining.size > 0) state.held = { entries: [...remaining], claimedAt };
+      throw error;
+    }
+  }
+
+  /**
+   * Publishes claimed rows, one batch per topic, each marked (`mark`, which resolves to how many
+   * leases were lost) right after its publish; deletes from `remaining` what no longer needs
+   * publishing. Returns how many rows were published.
+   */
+  async function publishRows(
+    entries: readonly OutboxEntry[],
+    remaining: Set<OutboxEntry>,
+    mark: (list: readonly OutboxEntry[]) => Promise<number>,
+  ): Promise<number> {
     if (entries.length === 0) return 0;
     // Each row is encoded on its own: one the transport could never take (over the codec's size
     // limit, too deep) is set aside below instead of failing — and holding — the whole round.
@@ -239,34 +290,25 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       else byTopic.set(e.topic, [e]);
     }
     let published = 0;
-    const remaining = new Set(entries);
-    try {
-      for (const { entry, error } of unencodable) {
-        await setAside(entry, error);
-        remaining.delete(entry);
-      }
-      for (const [topic, list] of byTopic) {
-        await transport.publish(
-          topic,
-          list.map((e) => encoded.get(e) as EncodedEvent),
+    for (const { entry, error } of unencodable) {
+      await setAside(entry, error, mark);
+      remaining.delete(entry);
+    }
+    for (const [topic, list] of byTopic) {
+      await transport.publish(
+        topic,
+        list.map((e) => encoded.get(e) as EncodedEvent),
+      );
+      // Marked per topic: a later topic's failure does not re-publish this one.
+      for (const e of list) remaining.delete(e);
+      const lost = await mark(list);
+      if (lost > 0) {
+        logger.warn(
+          "outbox relay: lease lost before rows were marked published; they may be published again (consumers dedupe by event id)",
+          { topic, lost },
         );
-        // Marked per topic: a later topic's failure does not re-publish this one.
-        for (const e of list) remaining.delete(e);
-        const outcomes = await store.outbox.markPublished({
-          entries: list.map((e) => ({ id: e.id, leaseToken: e.leaseToken })),
-        });
-        const lost = outcomes.filter((o) => o === "lease-lost").length;
-        if (lost > 0) {
-          logger.warn(
-            "outbox relay: lease lost before rows were marked published; they may be published again (consumers dedupe by event id)",
-            { topic, lost },
-          );
-        }
-        published += list.length;
       }
-    } catch (error) {
-      if (remaining.size > 0) state.held = { entries: [...remaining], claimedAt };
-      throw error;
+      published += list.length;
     }
     return published;
   }
@@ -276,7 +318,11 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
    * kept for an operator to inspect and re-publish) and marks it published, so it never blocks the
    * outbox again. Throws when the store refuses: the row stays held and is tried again.
    */
-  async function setAside(entry: OutboxEntry, error: unknown): Promise<void> {
+  async function setAside(
+    entry: OutboxEntry,
+    error: unknown,
+    mark: (list: readonly OutboxEntry[]) => Promise<number>,
+  ): Promise<void> {
     const { id: eventId, type } = entry.event;
     const consumer = `${outboxDeadLetterPrefix}${entry.topic}`;
     const reason = `cannot be encoded: ${messageOf(error)}`;
@@ -303,9 +349,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         error: attemptError,
       });
     }
-    const [outcome] = await store.outbox.markPublished({
-      entries: [{ id: entry.id, leaseToken: entry.leaseToken }],
-    });
+    const lost = await mark([entry]);
     logger.error(
       `outbox relay: event ${type} ${eventId} cannot be encoded and was moved to the dead letters; it will not be published`,
       {
@@ -315,7 +359,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         deadLetterId,
         consumer,
         error: attemptError.message,
-        ...(outcome === "lease-lost" ? { leaseLost: true } : {}),
+        ...(lost > 0 ? { leaseLost: true } : {}),
       },
     );
   }
@@ -346,9 +390,17 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     const state: { held?: Held | undefined } = index === 0 ? firstState : {};
     while (running) {
       try {
-        const n = await round(state);
-        failures = 0;
-        if (n === 0 && running) await waitForWork(pollMs);
+        const armed = armWait(pollMs);
+        try {
+          const n = await round(state);
+          failures = 0;
+          // Found work (or stopping): go on at once; found none: wait for more.
+          if (n > 0 || !running) armed.cancel();
+          await armed.wait;
+        } catch (error) {
+          armed.cancel();
+          throw error;
+        }
       } catch (error) {
         failures++;
         logger.error("outbox relay round failed; rows stay unpublished and are retried", { error });

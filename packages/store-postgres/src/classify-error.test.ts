@@ -14,6 +14,8 @@ describe("classifyPostgresError", () => {
     ["lock not available", pgError("55P03"), "retryable"],
     ["admin shutdown (terminated backend)", pgError("57P01"), "connection"],
     ["connection failure", pgError("08006"), "connection"],
+    ["idle in transaction past its timeout", pgError("25P03"), "connection"],
+    ["transaction past its timeout", pgError("25P04"), "connection"],
     ["connection does not exist", pgError("08003"), "connection"],
     ["too many connections", pgError("53300"), "connection"],
     ["unknown database", pgError("3D000"), "config"],

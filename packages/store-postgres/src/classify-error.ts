@@ -28,6 +28,8 @@ const rules: readonly Rule[] = [
   { test: (c) => c === "23505", kind: "unique-violation" },
   { test: (c) => c === "40001" || c === "40P01" || c === "55P03", kind: "retryable" },
   { test: (c) => c.startsWith("08") || c === "57P01" || c === "57P02" || c === "57P03", kind: "connection" },
+  // The server ended the session: idle in a transaction, or a transaction, past its timeout.
+  { test: (c) => c === "25P03" || c === "25P04", kind: "connection" },
   { test: (c) => c === "53300", kind: "connection" },
   {
     test: (c) => c === "3D000" || c === "28P01" || c === "28000" || c === "3F000" || c === "42501",

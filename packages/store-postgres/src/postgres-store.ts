@@ -1,6 +1,5 @@
 import {
   ConfigError,
-  ConnectionError,
   componentMessage,
   type EventEnvelope,
   EventferryError,
@@ -11,7 +10,7 @@ import {
 import type { AppendResult, EventQuery, Store, StoredEvent, StoreTx } from "@eventferry/store";
 import pg from "pg";
 import { toStoreError } from "./classify-error.js";
-import { isQueryTimeout, PgContext, queryTimeoutError } from "./internal/context.js";
+import { connectError, isQueryTimeout, PgContext, queryTimeoutError } from "./internal/context.js";
 import { COMPONENT, identifierProblem, tableNames } from "./internal/names.js";
 import { PgBatches, PgSchemas } from "./internal/pg-batches.js";
 import { PgDeadLetters } from "./internal/pg-dead-letters.js";
@@ -510,18 +509,4 @@ function timePoolQueries(pool: pg.Pool, timeoutMs: number): void {
       : result;
   };
   (pool as unknown as { query: typeof timed }).query = timed;
-}
-
-/** The error of a failed `pool.connect()`: pg-pool's wait for a free client timing out is retryable too. */
-function connectError(error: unknown, operation: string): EventferryError {
-  if (error instanceof Error && /timeout exceeded when trying to connect/i.test(error.message)) {
-    return new ConnectionError(
-      componentMessage(
-        COMPONENT,
-        `${operation} failed: no free connection in the pool in time (${error.message})`,
-      ),
-      { cause: error, retryable: true },
-    );
-  }
-  return toStoreError(error, operation);
 }

@@ -22,6 +22,7 @@ describe.runIf(available)("postgres", () => {
       return store;
     },
     cleanup: ({ id }) => dropSchema(pool, id),
+    outboxClaimHeld: true,
     txWrite: {
       write: async (client, key, value) => {
         await (client as pg.PoolClient).query(`INSERT INTO public."${kv}" VALUES ($1, $2)`, [key, value]);

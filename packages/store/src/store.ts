@@ -203,6 +203,19 @@ export interface OutboxEntry {
   readonly leaseToken: string;
 }
 
+/** The rows of an {@link OutboxStore.claimHeld} claim, held while its function runs. */
+export interface HeldOutboxClaim {
+  /** The claimed rows, in add order (their `leaseToken` is empty: the claim holds them, not a lease). */
+  readonly entries: readonly OutboxEntry[];
+  /**
+   * Marks rows of this claim published (entries not of this claim are ignored). They stay
+   * published when the claim ends, whether its function resolves or throws. Rejects (a
+   * retryable `ConnectionError`) when the claim was given up — held idle past `holdMs`, its
+   * connection lost: its rows are claimable again, and may be published twice.
+   */
+  markPublished(entries: readonly OutboxEntry[]): Promise<void>;
+}
+
 export interface OutboxStore {
   /** Adds events in their own transaction. Use {@link StoreTx.outbox} inside yours. */
   add(params: { topic: string; events: readonly EventEnvelope[] }): Promise<void>;
@@ -215,6 +228,21 @@ export interface OutboxStore {
   claim(params: { limit: number; leaseMs: number }): Promise<OutboxEntry[]>;
   /** Marks rows published; fenced by lease token. */
   markPublished(params: { entries: readonly LeaseRef[] }): Promise<CompleteOutcome[]>;
+  /**
+   * Optional: claims rows as `claim` does (add order, per-key order, never a row another claim
+   * holds or a valid lease covers) and holds them while `fn` runs, without writing a lease — one
+   * write per published row (the mark) instead of two. When `fn` settles the claim ends: rows
+   * marked through `claim.markPublished` are published, the others are claimable again at once.
+   * The store gives a claim up when none of its statements runs for `holdMs` (a paused process, a
+   * publish that hangs): its rows are claimable again and its marks reject. Resolves with what
+   * `fn` resolves; rejects with what it throws. `fn` is called even when no row is claimable.
+   * A store where holding rows would block other writers (SQLite) leaves it out; the relay then
+   * uses `claim` and `markPublished`.
+   */
+  claimHeld?<T>(
+    params: { limit: number; holdMs: number },
+    fn: (claim: HeldOutboxClaim) => Promise<T>,
+  ): Promise<T>;
   /**
    * Deletes rows published at or before `now - olderThanMs` (store clock); returns how many.
    * Unpublished rows are never deleted.

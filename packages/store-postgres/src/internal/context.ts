@@ -148,3 +148,17 @@ export function iso(value: Date | string | null | undefined): string {
   if (value === null || value === undefined) return "";
   return value instanceof Date ? value.toISOString() : new Date(value).toISOString();
 }
+
+/** The error of a failed `pool.connect()`: pg-pool's wait for a free client timing out is retryable too. */
+export function connectError(error: unknown, operation: string): EventferryError {
+  if (error instanceof Error && /timeout exceeded when trying to connect/i.test(error.message)) {
+    return new ConnectionError(
+      componentMessage(
+        COMPONENT,
+        `${operation} failed: no free connection in the pool in time (${error.message})`,
+      ),
+      { cause: error, retryable: true },
+    );
+  }
+  return toStoreError(error, operation);
+}

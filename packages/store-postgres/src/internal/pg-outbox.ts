@@ -1,7 +1,9 @@
 import type { EventEnvelope } from "@eventferry/core";
-import type { CompleteOutcome, LeaseRef, OutboxEntry, OutboxStore } from "@eventferry/store";
+import type { CompleteOutcome, HeldOutboxClaim, LeaseRef, OutboxEntry, OutboxStore } from "@eventferry/store";
+import type { PoolClient } from "pg";
+import { toStoreError } from "../classify-error.js";
 import type { PgContext, Queryable } from "./context.js";
-import { isUuid } from "./context.js";
+import { connectError, isUuid } from "./context.js";
 import { envelopeRow, invalid } from "./envelope.js";
 
 /** The outbox claim statement. $1 limit, $2 lease ms. */
@@ -23,14 +25,35 @@ UPDATE ${outbox} u
 RETURNING u.id, u.topic, u.event, u.lease_token, u.seq`;
 }
 
+/**
+ * The held claim's statement: the claim's candidates, locked (`FOR UPDATE SKIP LOCKED`) instead of
+ * leased. A row another transaction holds is skipped; a row behind it with its key is not
+ * claimable (the held row is still unpublished). $1 limit.
+ */
+export function outboxHoldSql(outbox: string): string {
+  return `SELECT o.seq, o.id, o.topic, o.event FROM ${outbox} o
+ WHERE o.published_at IS NULL
+   AND (o.lease_expires_at IS NULL OR o.lease_expires_at <= now())
+   AND (o.key IS NULL OR NOT EXISTS (
+        SELECT 1 FROM ${outbox} b WHERE b.key = o.key AND b.seq < o.seq AND b.published_at IS NULL))
+ ORDER BY o.seq
+ LIMIT $1
+ FOR UPDATE OF o SKIP LOCKED`;
+}
+
+/** Longest `holdMs` (PostgreSQL's `idle_in_transaction_session_timeout` is an int of ms). */
+const MAX_HOLD_MS = 2_147_483_647;
+
 /** The outbox on PostgreSQL. */
 export class PgOutbox implements OutboxStore {
   readonly #ctx: PgContext;
   readonly #claimSql: string;
+  readonly #holdSql: string;
 
   constructor(ctx: PgContext) {
     this.#ctx = ctx;
     this.#claimSql = outboxClaimSql(ctx.t.outbox);
+    this.#holdSql = outboxHoldSql(ctx.t.outbox);
   }
 
   add(params: { topic: string; events: readonly EventEnvelope[] }): Promise<void> {
@@ -81,6 +104,128 @@ SELECT pg_notify($3, '') FROM (SELECT 1 FROM ins LIMIT 1) one`,
     );
     rows.sort((a, b) => Number(a.seq) - Number(b.seq));
     return rows.map((r) => ({ id: r.id, topic: r.topic, event: r.event, leaseToken: r.lease_token }));
+  }
+
+  /**
+   * Holds the claimed rows with row locks in one transaction while `fn` runs; marks run in that
+   * transaction, which commits when `fn` settles. `idle_in_transaction_session_timeout` (set
+   * local to the transaction) is the claim's lease: PostgreSQL ends a session that sits idle in
+   * the transaction for `holdMs`, which releases its rows.
+   */
+  async claimHeld<T>(
+    params: { limit: number; holdMs: number },
+    fn: (claim: HeldOutboxClaim) => Promise<T>,
+  ): Promise<T> {
+    this.#ctx.ensureOpen();
+    if (!Number.isInteger(params?.limit)) throw invalid("outbox.claimHeld needs an integer limit");
+    if (!Number.isFinite(params.holdMs) || params.holdMs <= 0) throw invalid("holdMs must be > 0");
+    if (typeof fn !== "function") throw invalid("outbox.claimHeld needs a function");
+    if (params.limit <= 0) return fn({ entries: [], markPublished: async () => {} });
+    const ctx = this.#ctx;
+    let client: PoolClient;
+    try {
+      client = await ctx.pool.connect();
+    } catch (error) {
+      throw connectError(error, "outbox.claimHeld");
+    }
+    let broken: Error | undefined;
+    // Checked out, the client has no pool listener: the session ended by the server (the hold
+    // timeout, a terminated backend) emits `error` on it, which would crash the process.
+    const onClientError = (error: Error): void => {
+      broken ??= error;
+    };
+    client.on("error", onClientError);
+    let open = false;
+    try {
+      const holdMs = Math.min(MAX_HOLD_MS, Math.ceil(params.holdMs));
+      try {
+        await ctx.run(
+          client,
+          "outbox.claimHeld",
+          `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${holdMs}`,
+        );
+      } catch (error) {
+        broken ??= error as Error;
+        throw toStoreError(error, "outbox.claimHeld");
+      }
+      open = true;
+      const rows = await ctx.query<{ seq: string; id: string; topic: string; event: EventEnvelope }>(
+        client,
+        "outbox.claimHeld",
+        this.#holdSql,
+        [params.limit],
+        ctx.name("outbox_hold"),
+      );
+      if (rows.length === 0) {
+        open = false;
+        await ctx.run(client, "outbox.claimHeld", "COMMIT");
+        return await fn({ entries: [], markPublished: async () => {} });
+      }
+      const seqOf = new Map<OutboxEntry, string>();
+      const entries = rows.map((r) => {
+        const entry: OutboxEntry = { id: r.id, topic: r.topic, event: r.event, leaseToken: "" };
+        seqOf.set(entry, r.seq);
+        return entry;
+      });
+      let ended = false;
+      const claim: HeldOutboxClaim = {
+        entries,
+        markPublished: async (list) => {
+          if (ended) throw invalid("outbox.claimHeld: the claim has ended; mark inside its function");
+          const seqs: string[] = [];
+          for (const e of list ?? []) {
+            const seq = seqOf.get(e);
+            if (seq !== undefined) seqs.push(seq);
+          }
+          if (seqs.length === 0) return;
+          try {
+            await ctx.query(
+              client,
+              "outbox.markPublished",
+              `UPDATE ${ctx.t.outbox} SET published_at = now(), lease_token = NULL, lease_expires_at = NULL
+ WHERE seq = ANY($1::bigint[])`,
+              [seqs],
+              ctx.name("outbox_mark_held"),
+            );
+          } catch (error) {
+            broken ??= error as Error;
+            throw error;
+          }
+          for (const e of list) seqOf.delete(e);
+        },
+      };
+      let result: T;
+      try {
+        result = await fn(claim);
+      } catch (error) {
+        ended = true;
+        // Keep what was marked (those rows were published); the rest return to the outbox.
+        open = false;
+        await ctx.run(client, "outbox.claimHeld", "COMMIT").catch((e: Error) => {
+          broken ??= e;
+        });
+        throw error;
+      }
+      ended = true;
+      open = false;
+      try {
+        await ctx.run(client, "outbox.claimHeld", "COMMIT");
+      } catch (error) {
+        broken ??= error as Error;
+        throw toStoreError(error, "outbox.claimHeld");
+      }
+      return result;
+    } catch (error) {
+      if (open) {
+        await ctx.run(client, "outbox.claimHeld", "ROLLBACK").catch((e: Error) => {
+          broken ??= e;
+        });
+      }
+      throw error;
+    } finally {
+      client.off("error", onClientError);
+      client.release(broken);
+    }
   }
 
   async markPublished(params: { entries: readonly LeaseRef[] }): Promise<CompleteOutcome[]> {

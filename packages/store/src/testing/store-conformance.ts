@@ -5,6 +5,7 @@ import { inboxCases } from "../internal/conformance/inbox-cases.js";
 import { logCases } from "../internal/conformance/log-cases.js";
 import { miscCases } from "../internal/conformance/misc-cases.js";
 import { outboxCases } from "../internal/conformance/outbox-cases.js";
+import { outboxHeldCases } from "../internal/conformance/outbox-held-cases.js";
 import { txCases } from "../internal/conformance/tx-cases.js";
 import type { ConformanceCase } from "../internal/conformance/types.js";
 import type { Store } from "../store.js";
@@ -54,6 +55,13 @@ export interface StoreConformanceOptions {
    * @default true
    */
   admission?: boolean;
+  /**
+   * Whether the store offers the optional held outbox claim (`outbox.claimHeld`). When true, the
+   * `outbox.held.*` cases run; when false, they are not registered and the suite checks instead
+   * that `outbox.claimHeld` is absent.
+   * @default false
+   */
+  outboxClaimHeld?: boolean;
   /** Per-case timeout. Cases take well under 2 s on a local database. @default 15_000 */
   timeoutMs?: number;
 }
@@ -66,6 +74,7 @@ const cases: readonly ConformanceCase[] = [
   ...deadLetterCases,
   ...miscCases,
   ...admissionCases,
+  ...outboxHeldCases,
 ];
 
 /**
@@ -81,6 +90,14 @@ const absentCase: ConformanceCase = {
     await store.transaction(async (tx) => {
       expect(tx.admission).toBeUndefined();
     });
+  },
+};
+
+const heldAbsentCase: ConformanceCase = {
+  id: "outbox.held.absent",
+  title: "no held outbox claims",
+  async run({ store, expect }) {
+    expect(store.outbox.claimHeld).toBeUndefined();
   },
 };
 
@@ -127,7 +144,10 @@ export function describeStoreConformance(name: string, options: StoreConformance
   const timeout = options.timeoutMs ?? 15_000;
 
   const admissionOffered = options.admission ?? true;
-  const selected = admissionOffered ? cases : cases.filter((c) => !admissionCases.includes(c));
+  const heldOffered = options.outboxClaimHeld ?? false;
+  const selected = cases.filter(
+    (c) => (admissionOffered || !admissionCases.includes(c)) && (heldOffered || !outboxHeldCases.includes(c)),
+  );
   const run =
     (c: ConformanceCase) =>
     async ({ expect }: { expect: ExpectStatic }) => {
@@ -150,6 +170,13 @@ export function describeStoreConformance(name: string, options: StoreConformance
         "admit.absent: a store that declares no admission has none in its transactions",
         { timeout },
         run(absentCase),
+      );
+    }
+    if (!heldOffered) {
+      it(
+        "outbox.held.absent: a store that declares no held outbox claims has no claimHeld",
+        { timeout },
+        run(heldAbsentCase),
       );
     }
     for (const c of selected) {
