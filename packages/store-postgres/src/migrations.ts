@@ -143,6 +143,14 @@ CREATE TABLE ${t.transportMessages} (
 CREATE INDEX ${ix("transport_fetch")} ON ${t.transportMessages} (topic, grp, seq);`;
     },
   },
+  {
+    version: 3,
+    name: "outbox rows by seq",
+    // An outbox row is addressed by its seq (the primary key): the uuid id and its unique index
+    // cost an index insert on every add and every mark and served nothing else.
+    sql: (t: TableNames) => `
+ALTER TABLE ${t.outbox} DROP COLUMN id;`,
+  },
 ]);
 
 /**

@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import { type EventEnvelope, isEventferryError, uuidv7 } from "@eventferry/core";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPostgresStore, migrationSql, type PostgresStore } from "../src/index.js";
+import { createPostgresStore, migrationSql, type PostgresStore, postgresMigrations } from "../src/index.js";
+import { tableNames } from "../src/internal/names.js";
 import { available, dropSchema, POSTGRES_URL } from "./setup.js";
 
 const admin = new pg.Pool({ connectionString: POSTGRES_URL, max: 4 });
@@ -125,7 +126,7 @@ describe.runIf(available)("store-postgres resilience", () => {
     const { rows } = await admin.query<{ version: number }>(
       `SELECT version FROM "${schema}"."ef_migrations" ORDER BY version`,
     );
-    expect(rows.map((r) => r.version)).toEqual([1, 2]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3]);
     const e = event();
     expect(await many[3]?.append([e])).toEqual({ inserted: [e.id], duplicates: [] });
   });
@@ -138,9 +139,49 @@ describe.runIf(available)("store-postgres resilience", () => {
     const { rows } = await admin.query<{ version: number }>(
       `SELECT version FROM "${schema}"."ef_migrations" ORDER BY version`,
     );
-    expect(rows.map((r) => r.version)).toEqual([1, 2]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3]);
     const e = event();
     expect(await store.append([e])).toEqual({ inserted: [e.id], duplicates: [] });
+  });
+
+  it("an outbox of version 2 (rows with a uuid id) upgrades in place: its rows are claimed, leased ones fenced, published ones kept", async () => {
+    const schema = schemaName();
+    const t = tableNames(schema, "ef_");
+    await admin.query(`CREATE SCHEMA "${schema}"`);
+    await admin.query(
+      `CREATE TABLE ${t.migrations} (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    for (const m of postgresMigrations.filter((m) => m.version <= 2)) {
+      await admin.query(m.sql(t));
+      await admin.query(`INSERT INTO ${t.migrations} (version, name) VALUES ($1, $2)`, [m.version, m.name]);
+    }
+    const [published, leased, waiting] = [event(), event({ key: "k" }), event({ key: "k" })];
+    await admin.query(
+      `INSERT INTO ${t.outbox} (topic, key, event, published_at, lease_token, lease_expires_at) VALUES
+       ('t', NULL, $1, now(), NULL, NULL),
+       ('t', 'k', $2, NULL, gen_random_uuid(), now() + interval '1 hour'),
+       ('t', 'k', $3, NULL, NULL, NULL)`,
+      [published, leased, waiting],
+    );
+    const store = track(createPostgresStore({ url: POSTGRES_URL, schema, poolSize: 2, listen: false }));
+    await store.migrate();
+    const { rows } = await admin.query<{ version: number }>(
+      `SELECT version FROM ${t.migrations} ORDER BY version`,
+    );
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3]);
+    expect(await store.outbox.pending()).toBe(2);
+    // The leased row's lease survives; its key's next row waits behind it.
+    expect(await store.outbox.claim({ limit: 10, leaseMs: 30_000 })).toEqual([]);
+    await admin.query(`UPDATE ${t.outbox} SET lease_expires_at = now() WHERE key = 'k'`);
+    const [first] = await store.outbox.claim({ limit: 10, leaseMs: 30_000 });
+    expect(first?.event.id).toBe(leased.id);
+    expect(first?.id).toMatch(/^[1-9][0-9]*$/);
+    expect(await store.outbox.markPublished({ entries: [first!] })).toEqual(["completed"]);
+    const [second] = await store.outbox.claim({ limit: 10, leaseMs: 30_000 });
+    expect(second?.event.id).toBe(waiting.id);
+    expect(await store.outbox.markPublished({ entries: [second!] })).toEqual(["completed"]);
+    expect(await store.outbox.pending()).toBe(0);
+    expect(await store.outbox.cleanup({ olderThanMs: 0 })).toBe(3);
   });
 
   it("a transaction's tx rejects after fn finished (its connection is back in the pool)", async () => {

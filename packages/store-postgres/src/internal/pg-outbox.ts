@@ -22,7 +22,7 @@ UPDATE ${outbox} u
    SET lease_token = gen_random_uuid(), lease_expires_at = now() + $2::float8 * interval '1 millisecond'
   FROM candidates c
  WHERE u.seq = c.seq
-RETURNING u.id, u.topic, u.event, u.lease_token, u.seq`;
+RETURNING u.seq, u.topic, u.event, u.lease_token`;
 }
 
 /**
@@ -31,7 +31,7 @@ RETURNING u.id, u.topic, u.event, u.lease_token, u.seq`;
  * claimable (the held row is still unpublished). $1 limit.
  */
 export function outboxHoldSql(outbox: string): string {
-  return `SELECT o.seq, o.id, o.topic, o.event FROM ${outbox} o
+  return `SELECT o.seq, o.topic, o.event FROM ${outbox} o
  WHERE o.published_at IS NULL
    AND (o.lease_expires_at IS NULL OR o.lease_expires_at <= now())
    AND (o.key IS NULL OR NOT EXISTS (
@@ -39,6 +39,11 @@ export function outboxHoldSql(outbox: string): string {
  ORDER BY o.seq
  LIMIT $1
  FOR UPDATE OF o SKIP LOCKED`;
+}
+
+/** An outbox row id: its seq, a positive bigint in decimal. */
+function isSeq(value: unknown): value is string {
+  return typeof value === "string" && /^[1-9][0-9]{0,17}$/.test(value);
 }
 
 /** Longest `holdMs` (PostgreSQL's `idle_in_transaction_session_timeout` is an int of ms). */
@@ -90,7 +95,6 @@ SELECT pg_notify($3, '') FROM (SELECT 1 FROM ins LIMIT 1) one`,
     if (!Number.isFinite(params.leaseMs) || params.leaseMs <= 0) throw invalid("leaseMs must be > 0");
     if (params.limit <= 0) return [];
     const rows = await this.#ctx.query<{
-      id: string;
       topic: string;
       event: EventEnvelope;
       lease_token: string;
@@ -103,7 +107,7 @@ SELECT pg_notify($3, '') FROM (SELECT 1 FROM ins LIMIT 1) one`,
       this.#ctx.name("outbox_claim"),
     );
     rows.sort((a, b) => Number(a.seq) - Number(b.seq));
-    return rows.map((r) => ({ id: r.id, topic: r.topic, event: r.event, leaseToken: r.lease_token }));
+    return rows.map((r) => ({ id: r.seq, topic: r.topic, event: r.event, leaseToken: r.lease_token }));
   }
 
   /**
@@ -149,7 +153,7 @@ SELECT pg_notify($3, '') FROM (SELECT 1 FROM ins LIMIT 1) one`,
         throw toStoreError(error, "outbox.claimHeld");
       }
       open = true;
-      const rows = await ctx.query<{ seq: string; id: string; topic: string; event: EventEnvelope }>(
+      const rows = await ctx.query<{ seq: string; topic: string; event: EventEnvelope }>(
         client,
         "outbox.claimHeld",
         this.#holdSql,
@@ -163,7 +167,7 @@ SELECT pg_notify($3, '') FROM (SELECT 1 FROM ins LIMIT 1) one`,
       }
       const seqOf = new Map<OutboxEntry, string>();
       const entries = rows.map((r) => {
-        const entry: OutboxEntry = { id: r.id, topic: r.topic, event: r.event, leaseToken: "" };
+        const entry: OutboxEntry = { id: r.seq, topic: r.topic, event: r.event, leaseToken: "" };
         seqOf.set(entry, r.seq);
         return entry;
       });
@@ -231,25 +235,25 @@ SELECT pg_notify($3, '') FROM (SELECT 1 FROM ins LIMIT 1) one`,
   async markPublished(params: { entries: readonly LeaseRef[] }): Promise<CompleteOutcome[]> {
     this.#ctx.ensureOpen();
     const entries = params?.entries ?? [];
-    const ids: string[] = [];
+    const seqs: string[] = [];
     const tokens: string[] = [];
     for (const r of entries) {
-      if (isUuid(r?.id) && isUuid(r?.leaseToken)) {
-        ids.push(r.id);
+      if (isSeq(r?.id) && isUuid(r?.leaseToken)) {
+        seqs.push(r.id);
         tokens.push(r.leaseToken);
       }
     }
     const rows =
-      ids.length === 0
+      seqs.length === 0
         ? []
         : await this.#ctx.query<{ id: string }>(
             this.#ctx.pool,
             "outbox.markPublished",
             `UPDATE ${this.#ctx.t.outbox} u SET published_at = now(), lease_token = NULL
-  FROM unnest($1::uuid[], $2::uuid[]) AS r(id, token)
- WHERE u.id = r.id AND u.lease_token = r.token AND u.published_at IS NULL
-RETURNING u.id`,
-            [ids, tokens],
+  FROM unnest($1::bigint[], $2::uuid[]) AS r(seq, token)
+ WHERE u.seq = r.seq AND u.lease_token = r.token AND u.published_at IS NULL
+RETURNING u.seq::text AS id`,
+            [seqs, tokens],
             this.#ctx.name("outbox_mark"),
           );
     const done = new Set(rows.map((r) => r.id));
