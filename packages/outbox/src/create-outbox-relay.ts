@@ -38,7 +38,8 @@ export interface OutboxRelayOptions {
   /**
    * How long published rows are kept before a started relay deletes them
    * (`store.outbox.cleanup({ olderThanMs })`, store clock); `false` keeps them forever. Unpublished
-   * rows are never deleted. @default "1h"
+   * rows are never deleted. With `0` on a store with held claims (PostgreSQL) a row is deleted
+   * when it is marked, in the round's transaction — cheaper than keeping it. @default "1h"
    */
   retention?: Duration | false;
   /** How often a started relay runs that cleanup (once right after `start()`, then every interval). @default "1m" */
@@ -105,7 +106,8 @@ export const outboxRelayDefaults = {
  *
  * Published rows are kept for `retention` (default one hour, for audits and re-sends) and then
  * deleted by the started relay, which runs `store.outbox.cleanup` once at start and every
- * `cleanupInterval`; several relays cleaning at once is harmless (a delete of the same rows).
+ * `cleanupInterval`; several relays cleaning at once is harmless (a delete of the same rows). With
+ * a retention of 0 on PostgreSQL, rounds delete the rows they publish instead of marking them.
  *
  * @example
  * const relay = createOutboxRelay({ store, transport });
@@ -230,7 +232,8 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
    */
   async function round(state: { held?: Held | undefined }): Promise<number> {
     if (store.outbox.claimHeld && !state.held) {
-      return store.outbox.claimHeld({ limit: batchSize, holdMs: leaseMs }, async (claim) =>
+      const removePublished = retentionMs === 0;
+      return store.outbox.claimHeld({ limit: batchSize, holdMs: leaseMs, removePublished }, async (claim) =>
         publishRows(claim.entries, new Set(), async (list) => {
           await claim.markPublished(list);
           return 0;

@@ -344,4 +344,42 @@ describe.runIf(available)("outbox end to end on PostgreSQL", () => {
     expect(await outboxRows("published_at IS NULL")).toBe(1);
     expect(await store.outbox.pending()).toBe(1);
   }, 20_000);
+
+  it("retention 0: rounds delete the rows they publish (no published row is ever kept); a failed round deletes nothing", async () => {
+    const { store, schema } = await newStore("ret0");
+    const transport = createMemoryTransport();
+    cleanups.push(() => transport.close());
+    const received: string[] = [];
+    const sub = await transport.subscribe("events", { group: "g" });
+    const consumed = (async () => {
+      for await (const d of sub) {
+        received.push(d.event.id);
+        await d.ack();
+      }
+    })();
+    cleanups.push(async () => {
+      await sub.close();
+      await consumed;
+    });
+    const outboxRows = async () =>
+      (await admin.query(`SELECT count(*)::int AS n FROM "${schema}".ef_outbox`)).rows[0].n as number;
+    let failing = true;
+    const flaky: typeof transport = Object.create(transport);
+    flaky.publish = async (topic, events, options) => {
+      if (failing) throw new Error("transport down");
+      await transport.publish(topic, events, options);
+    };
+    const events = Array.from({ length: 50 }, (_, n) => createEnvelope(OrderPlaced, { orderId: `o${n}`, n }));
+    await store.transaction((tx) => publishInTransaction(tx, "events", events));
+    // cleanupInterval of an hour: only the rounds can delete rows here.
+    const relay = relayOf({ store, transport: flaky, retention: 0, cleanupInterval: "1h", pollInterval: 20 });
+    relay.start();
+    await new Promise((r) => setTimeout(r, 150)); // rounds that fail
+    expect(await outboxRows()).toBe(50);
+    failing = false;
+    await relay.flush({ timeout: "5s" });
+    expect(await outboxRows()).toBe(0);
+    await until(async () => received.length >= 50, 5_000);
+    expect(new Set(received)).toEqual(new Set(events.map((e) => e.id)));
+  }, 20_000);
 });

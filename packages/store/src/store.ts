@@ -236,11 +236,13 @@ export interface OutboxStore {
    * The store gives a claim up when none of its statements runs for `holdMs` (a paused process, a
    * publish that hangs): its rows are claimable again and its marks reject. Resolves with what
    * `fn` resolves; rejects with what it throws. `fn` is called even when no row is claimable.
+   * With `removePublished` marked rows are deleted instead of kept published (a relay whose
+   * retention is 0: a delete is cheaper than the update a kept row needs).
    * A store where holding rows would block other writers (SQLite) leaves it out; the relay then
    * uses `claim` and `markPublished`.
    */
   claimHeld?<T>(
-    params: { limit: number; holdMs: number },
+    params: { limit: number; holdMs: number; removePublished?: boolean },
     fn: (claim: HeldOutboxClaim) => Promise<T>,
   ): Promise<T>;
   /**

@@ -87,6 +87,11 @@ function outboxRun(system: System, n: number, target: () => Target): Run {
           // Two rounds in flight (the relay's default is 1, which keeps keyless rows in order);
           // BENCH_RELAY_CONCURRENCY overrides.
           concurrency: Number(process.env.BENCH_RELAY_CONCURRENCY ?? 2),
+          // Published rows kept an hour (the default); BENCH_OUTBOX_RETENTION=0 deletes them as
+          // they are published.
+          ...(process.env.BENCH_OUTBOX_RETENTION === undefined
+            ? {}
+            : { retention: Number(process.env.BENCH_OUTBOX_RETENTION) }),
           pollInterval: 100,
           logger: silentLogger,
         });

@@ -117,7 +117,7 @@ SELECT pg_notify($3, '') FROM (SELECT 1 FROM ins LIMIT 1) one`,
    * the transaction for `holdMs`, which releases its rows.
    */
   async claimHeld<T>(
-    params: { limit: number; holdMs: number },
+    params: { limit: number; holdMs: number; removePublished?: boolean },
     fn: (claim: HeldOutboxClaim) => Promise<T>,
   ): Promise<T> {
     this.#ctx.ensureOpen();
@@ -171,6 +171,7 @@ SELECT pg_notify($3, '') FROM (SELECT 1 FROM ins LIMIT 1) one`,
         seqOf.set(entry, r.seq);
         return entry;
       });
+      const remove = params.removePublished === true;
       let ended = false;
       const claim: HeldOutboxClaim = {
         entries,
@@ -186,10 +187,12 @@ SELECT pg_notify($3, '') FROM (SELECT 1 FROM ins LIMIT 1) one`,
             await ctx.query(
               client,
               "outbox.markPublished",
-              `UPDATE ${ctx.t.outbox} SET published_at = now(), lease_token = NULL, lease_expires_at = NULL
+              remove
+                ? `DELETE FROM ${ctx.t.outbox} WHERE seq = ANY($1::bigint[])`
+                : `UPDATE ${ctx.t.outbox} SET published_at = now(), lease_token = NULL, lease_expires_at = NULL
  WHERE seq = ANY($1::bigint[])`,
               [seqs],
-              ctx.name("outbox_mark_held"),
+              ctx.name(remove ? "outbox_remove_held" : "outbox_mark_held"),
             );
           } catch (error) {
             broken ??= error as Error;

@@ -143,6 +143,20 @@ export const outboxHeldCases: readonly ConformanceCase[] = [
     },
   },
   {
+    id: "outbox.held.remove",
+    title: "with removePublished, marked rows are deleted, not kept published; the others stay",
+    async run({ store, expect }) {
+      const [a, b] = makeEvents(2);
+      await store.outbox.add({ topic: TOPIC, events: [a!, b!] });
+      await held(store)({ limit: 10, holdMs: LONG_HOLD_MS, removePublished: true }, async (claim) => {
+        await claim.markPublished([claim.entries[0]!]);
+      });
+      expect(await store.outbox.pending()).toBe(1);
+      expect(await store.outbox.cleanup({ olderThanMs: 0 })).toBe(0);
+      expect(await peekHeld(store)).toEqual([b!.id]);
+    },
+  },
+  {
     id: "outbox.held.invalid",
     title: "a held claim with a bad limit or holdMs rejects with a ValidationError and holds nothing",
     async run({ store, expect }) {
