@@ -145,11 +145,13 @@ CREATE INDEX ${ix("transport_fetch")} ON ${t.transportMessages} (topic, grp, seq
   },
   {
     version: 3,
-    name: "outbox rows by seq",
+    name: "outbox rows by seq, event as json",
     // An outbox row is addressed by its seq (the primary key): the uuid id and its unique index
-    // cost an index insert on every add and every mark and served nothing else.
+    // cost an index insert on every add and every mark and served nothing else. The event is
+    // never queried inside: json keeps the text as sent and returns it without conversion.
     sql: (t: TableNames) => `
-ALTER TABLE ${t.outbox} DROP COLUMN id;`,
+ALTER TABLE ${t.outbox} DROP COLUMN id;
+ALTER TABLE ${t.outbox} ALTER COLUMN event TYPE json USING event::json;`,
   },
 ]);
 

@@ -79,7 +79,7 @@ export class PgOutbox implements OutboxStore {
       "outbox.add",
       `WITH ins AS (
   INSERT INTO ${this.#ctx.t.outbox} (topic, key, event)
-  SELECT $1, x.k, x.e FROM jsonb_to_recordset($2::jsonb) AS x(k text, e jsonb)
+  SELECT $1, x.k, x.e FROM json_to_recordset($2::json) AS x(k text, e json)
   RETURNING 1
 )
 SELECT pg_notify($3, '') FROM (SELECT 1 FROM ins LIMIT 1) one`,
