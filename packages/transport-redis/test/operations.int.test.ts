@@ -108,6 +108,11 @@ describe.runIf(available)("operations", () => {
     expect(error).toBeInstanceOf(PublishError);
     expect((error as PublishError).failedIds).toEqual(["w-0", "w-1", "w-2"]);
     expect((error as PublishError).message).toMatch(/WRONGTYPE/);
+    // One event goes out as one XADD (no pipeline): the same error.
+    const one = await t.publish("t", events(1, "x")).catch((e: unknown) => e);
+    expect(one).toBeInstanceOf(PublishError);
+    expect((one as PublishError).failedIds).toEqual(["x-0"]);
+    expect((one as PublishError).message).toMatch(/WRONGTYPE/);
   });
 
   it("uses a caller's client without closing it (blocking reads on a duplicate)", async () => {
