@@ -153,6 +153,16 @@ CREATE INDEX ${ix("transport_fetch")} ON ${t.transportMessages} (topic, grp, seq
 ALTER TABLE ${t.outbox} DROP COLUMN id;
 ALTER TABLE ${t.outbox} ALTER COLUMN event TYPE json USING event::json;`,
   },
+  {
+    version: 4,
+    name: "inbox entries by seq",
+    // An inbox entry's id is its seq written as a UUID (internal/entry-id.ts): entries are found
+    // by the primary key, and the uuid id's unique index — an insert on every record, claim and
+    // completion — goes. Dropping the column drops the dead-letter index on it; it comes back on seq.
+    sql: (t: TableNames) => `
+ALTER TABLE ${t.inbox} DROP COLUMN id;
+CREATE INDEX ${quoteIdent(`${t.prefix}inbox_dead`)} ON ${t.inbox} (seq) WHERE status = 'dead';`,
+  },
 ]);
 
 /**

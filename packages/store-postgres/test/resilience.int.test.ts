@@ -126,7 +126,7 @@ describe.runIf(available)("store-postgres resilience", () => {
     const { rows } = await admin.query<{ version: number }>(
       `SELECT version FROM "${schema}"."ef_migrations" ORDER BY version`,
     );
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4]);
     const e = event();
     expect(await many[3]?.append([e])).toEqual({ inserted: [e.id], duplicates: [] });
   });
@@ -139,7 +139,7 @@ describe.runIf(available)("store-postgres resilience", () => {
     const { rows } = await admin.query<{ version: number }>(
       `SELECT version FROM "${schema}"."ef_migrations" ORDER BY version`,
     );
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4]);
     const e = event();
     expect(await store.append([e])).toEqual({ inserted: [e.id], duplicates: [] });
   });
@@ -168,7 +168,7 @@ describe.runIf(available)("store-postgres resilience", () => {
     const { rows } = await admin.query<{ version: number }>(
       `SELECT version FROM ${t.migrations} ORDER BY version`,
     );
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4]);
     expect(await store.outbox.pending()).toBe(2);
     // The leased row's lease survives; its key's next row waits behind it.
     expect(await store.outbox.claim({ limit: 10, leaseMs: 30_000 })).toEqual([]);
@@ -182,6 +182,45 @@ describe.runIf(available)("store-postgres resilience", () => {
     expect(await store.outbox.markPublished({ entries: [second!] })).toEqual(["completed"]);
     expect(await store.outbox.pending()).toBe(0);
     expect(await store.outbox.cleanup({ olderThanMs: 0 })).toBe(3);
+  });
+
+  it("an inbox of version 3 (entries with a uuid id) upgrades in place: pending, leased and dead entries keep their state", async () => {
+    const schema = schemaName();
+    const t = tableNames(schema, "ef_");
+    await admin.query(`CREATE SCHEMA "${schema}"`);
+    await admin.query(
+      `CREATE TABLE ${t.migrations} (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    for (const m of postgresMigrations.filter((m) => m.version <= 3)) {
+      await admin.query(m.sql(t));
+      await admin.query(`INSERT INTO ${t.migrations} (version, name) VALUES ($1, $2)`, [m.version, m.name]);
+    }
+    const [pending, leased, dead] = [event(), event(), event()];
+    await admin.query(
+      `INSERT INTO ${t.inbox} (consumer, event_id, type, priority, event, max_attempts, due_at, status, attempt, lease_token, lease_expires_at, reason, last_error, finished_at) VALUES
+       ('c', $1, 'test.happened', 3, $2, 3, now(), 'pending', 0, NULL, NULL, NULL, NULL, NULL),
+       ('c', $3, 'test.happened', 3, $4, 3, now(), 'in-flight', 1, gen_random_uuid(), now() + interval '1 hour', NULL, NULL, NULL),
+       ('c', $5, 'test.happened', 3, $6, 3, now(), 'dead', 3, NULL, NULL, 'max attempts (3) reached', '{"name":"Error","message":"boom"}', now())`,
+      [pending.id, pending, leased.id, leased, dead.id, dead],
+    );
+    const store = track(createPostgresStore({ url: POSTGRES_URL, schema, poolSize: 2, listen: false }));
+    await store.migrate();
+    const { rows } = await admin.query<{ version: number }>(
+      `SELECT version FROM ${t.migrations} ORDER BY version`,
+    );
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4]);
+    expect(await store.inbox.stats()).toMatchObject({ pending: 1, inFlight: 1, dead: 1 });
+    const [letter] = await store.deadLetters.list();
+    expect(letter).toMatchObject({ consumer: "c", reason: "max attempts (3) reached", attempts: 3 });
+    expect(letter?.event?.id).toBe(dead.id);
+    expect((await store.deadLetters.get({ id: letter!.id }))?.event?.id).toBe(dead.id);
+    const claimed = await store.inbox.claim({ consumers: ["c"], limit: 10, leaseMs: 30_000 });
+    expect(claimed.map((e) => e.event.id)).toEqual([pending.id]); // the leased one still holds its lease
+    expect(await store.inbox.complete({ entries: claimed })).toEqual(["completed"]);
+    expect(await store.deadLetters.retry({ ids: [letter!.id] })).toEqual([letter!.id]);
+    const retried = await store.inbox.claim({ consumers: ["c"], limit: 10, leaseMs: 30_000 });
+    expect(retried.map((e) => e.event.id)).toEqual([dead.id]);
+    expect(retried[0]?.id).toBe(letter!.id);
   });
 
   it("a transaction's tx rejects after fn finished (its connection is back in the pool)", async () => {

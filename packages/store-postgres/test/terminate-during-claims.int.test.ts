@@ -3,6 +3,7 @@ import { type EventEnvelope, isEventferryError, uuidv7 } from "@eventferry/core"
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { createPostgresStore, type PostgresStore, toStoreError } from "../src/index.js";
+import { entryIdSql } from "../src/internal/entry-id.js";
 import { available, dropSchema, POSTGRES_URL } from "./setup.js";
 
 const TOTAL = 5_000;
@@ -180,10 +181,10 @@ describe.runIf(available)("store-postgres: backends terminated while claiming an
     const { rows } = await admin.query<{ effects: number; distinct_events: number; matched: number }>(
       `SELECT count(*)::int AS effects,
               count(DISTINCT e.event_id)::int AS distinct_events,
-              count(i.id)::int AS matched
+              count(i.seq)::int AS matched
          FROM "${schema}".effects e
          LEFT JOIN "${schema}"."ef_inbox" i
-           ON i.event_id = e.event_id AND i.id = e.entry_id AND i.status = 'completed'`,
+           ON i.event_id = e.event_id AND ${entryIdSql("i.seq")} = e.entry_id AND i.status = 'completed'`,
     );
     expect(rows[0]).toEqual({ effects: TOTAL, distinct_events: TOTAL, matched: TOTAL });
   });

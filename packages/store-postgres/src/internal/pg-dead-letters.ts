@@ -9,6 +9,7 @@ import type {
 import { copyAttemptError, withoutNul } from "@eventferry/store";
 import type { PgContext } from "./context.js";
 import { iso, isUuid } from "./context.js";
+import { entryIdSql, entrySeq } from "./entry-id.js";
 import { envelopeRow, invalid } from "./envelope.js";
 
 interface DeadRow {
@@ -33,7 +34,7 @@ export class PgDeadLetters implements DeadLetterStore {
 
   #union(): string {
     const t = this.#ctx.t;
-    return `(SELECT id, consumer, type, event, NULL::text AS raw, reason, last_error AS error, attempt AS attempts, history, finished_at AS dead_at
+    return `(SELECT ${entryIdSql("seq")} AS id, consumer, type, event, NULL::text AS raw, reason, last_error AS error, attempt AS attempts, history, finished_at AS dead_at
    FROM ${t.inbox} WHERE status = 'dead'
  UNION ALL
  SELECT id, consumer, type, event, raw, reason, error, 0, '[]'::jsonb, dead_at FROM ${t.deadLetters}) d`;
@@ -88,32 +89,42 @@ VALUES ($1, $2, $3::jsonb, $4, $5, $6::jsonb) RETURNING id`,
   async get(params: { id: string }): Promise<DeadLetter | undefined> {
     this.#ctx.ensureOpen();
     if (!isUuid(params?.id)) return undefined;
+    const t = this.#ctx.t;
+    // A dead inbox entry is found by its seq (its id is the seq written as a UUID), one added
+    // with `add` by its id.
+    const seq = entrySeq(params.id);
     const rows = await this.#ctx.query<DeadRow>(
       this.#ctx.pool,
       "deadLetters.get",
-      `SELECT * FROM ${this.#union()} WHERE id = $1::uuid`,
-      [params.id],
+      seq === undefined
+        ? `SELECT id, consumer, type, event, raw, reason, error, 0 AS attempts, '[]'::jsonb AS history, dead_at
+             FROM ${t.deadLetters} WHERE id = $1::uuid`
+        : `SELECT ${entryIdSql("seq")} AS id, consumer, type, event, NULL::text AS raw, reason, last_error AS error,
+                  attempt AS attempts, history, finished_at AS dead_at
+             FROM ${t.inbox} WHERE seq = $1::bigint AND status = 'dead'`,
+      [seq ?? params.id],
     );
     return rows[0] ? view(rows[0]) : undefined;
   }
 
   async retry(params: { ids: readonly string[] }): Promise<string[]> {
     this.#ctx.ensureOpen();
-    const ids = (params?.ids ?? []).filter(isUuid);
+    // Only dead inbox entries can be retried (a dead letter added with `add` has no entry).
+    const ids = [...new Set(params?.ids ?? [])].filter((id) => entrySeq(id) !== undefined);
     if (ids.length === 0) return [];
-    const rows = await this.#ctx.query<{ id: string }>(
+    const rows = await this.#ctx.query<{ seq: string }>(
       this.#ctx.pool,
       "deadLetters.retry",
       `UPDATE ${this.#ctx.t.inbox}
    SET status = 'pending', attempt = 0, history = '[]', last_error = NULL, reason = NULL,
        finished_at = NULL, due_at = now(), lease_token = NULL
- WHERE id = ANY($1::uuid[]) AND status = 'dead'
-RETURNING id, pg_notify($2, '')`,
-      [ids, this.#ctx.t.channel],
+ WHERE seq = ANY($1::bigint[]) AND status = 'dead'
+RETURNING seq, pg_notify($2, '')`,
+      [ids.map((id) => entrySeq(id)), this.#ctx.t.channel],
     );
     if (rows.length > 0) this.#ctx.changes.notify();
-    const done = new Set(rows.map((r) => r.id));
-    return [...new Set(ids)].filter((id) => done.has(id));
+    const done = new Set(rows.map((r) => r.seq));
+    return ids.filter((id) => done.has(entrySeq(id) as string));
   }
 
   async purge(params: { ids?: readonly string[]; consumer?: string } = {}): Promise<number> {
@@ -121,15 +132,18 @@ RETURNING id, pg_notify($2, '')`,
     const t = this.#ctx.t;
     const ids = params.ids ? params.ids.filter(isUuid) : null;
     if (ids && ids.length === 0) return 0;
+    // Entry ids name dead inbox entries (by seq); other ids, dead letters added with `add`.
+    const seqs = ids ? ids.map(entrySeq).filter((s): s is string => s !== undefined) : null;
+    const added = ids ? ids.filter((id) => entrySeq(id) === undefined) : null;
     const [row] = await this.#ctx.query<{ n: number }>(
       this.#ctx.pool,
       "deadLetters.purge",
-      `WITH a AS (DELETE FROM ${t.inbox} WHERE status = 'dead' AND ($1::uuid[] IS NULL OR id = ANY($1::uuid[]))
-              AND ($2::text IS NULL OR consumer = $2) RETURNING 1),
-     b AS (DELETE FROM ${t.deadLetters} WHERE ($1::uuid[] IS NULL OR id = ANY($1::uuid[]))
-              AND ($2::text IS NULL OR consumer = $2) RETURNING 1)
+      `WITH a AS (DELETE FROM ${t.inbox} WHERE status = 'dead' AND ($1::bigint[] IS NULL OR seq = ANY($1::bigint[]))
+              AND ($3::text IS NULL OR consumer = $3) RETURNING 1),
+     b AS (DELETE FROM ${t.deadLetters} WHERE ($2::uuid[] IS NULL OR id = ANY($2::uuid[]))
+              AND ($3::text IS NULL OR consumer = $3) RETURNING 1)
 SELECT ((SELECT count(*) FROM a) + (SELECT count(*) FROM b))::int AS n`,
-      [ids, params.consumer ?? null],
+      [seqs, added, params.consumer ?? null],
     );
     return row?.n ?? 0;
   }

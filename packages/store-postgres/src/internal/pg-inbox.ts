@@ -25,6 +25,7 @@ import type { PoolClient } from "pg";
 import { toStoreError } from "../classify-error.js";
 import type { PgContext, Queryable } from "./context.js";
 import { iso, isUuid } from "./context.js";
+import { entryId, entrySeq } from "./entry-id.js";
 import { envelopeRow, invalid } from "./envelope.js";
 import { COMPONENT } from "./names.js";
 
@@ -38,6 +39,12 @@ const leaseExpiredError = (alias: string): string =>
 export function claimScanBound(limit: number): number {
   return limit * 2 + 100;
 }
+
+/**
+ * How much further than its scan bound a claim looks, once, when its scan was full and it found
+ * nothing to take (rows locked by concurrent claims, or behind busy keys).
+ */
+export const CLAIM_FURTHER_FACTOR = 8;
 
 /** At most this many keys are visited by one claim's walk over keys. */
 export const CLAIM_KEY_WALK_CAP = 1_000;
@@ -106,7 +113,7 @@ SELECT *, false AS scan_full FROM taken
 UNION ALL
 -- One more row, only when this claim came back short though some consumer's first $5 due rows
 -- are all there: the front waits behind busy keys, and walkClaimSql should look further.
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, true
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, true
  WHERE (SELECT count(*) FROM taken) < $2
    AND EXISTS (SELECT 1 FROM unnest($1::text[]) AS cn(name) WHERE ${FRONT_FULL(inbox)})`;
 }
@@ -171,7 +178,7 @@ function takeCandidates(inbox: string, expiredCount: string): string {
        last_error = CASE WHEN u.status = 'in-flight' THEN ${leaseExpiredError("u")} ELSE u.last_error END
   FROM candidates c
  WHERE u.seq = c.seq
-RETURNING u.id, u.consumer, u.event, u.attempt, u.max_attempts, u.lease_token, u.lease_expires_at,
+RETURNING u.consumer, u.event, u.attempt, u.max_attempts, u.lease_token, u.lease_expires_at,
           u.priority, u.due_at, u.seq, ${expiredCount} AS expired,
           coalesce(u.last_error ->> 'name' = '${LEASE_EXPIRED_ERROR_NAME}', false) AS expired_last`;
 }
@@ -192,7 +199,6 @@ const READY = (alias: string): string =>
 interface ClaimRow {
   /** Only in the first claim statement's answer: true on its extra last row (see claimSql). */
   scan_full?: boolean;
-  id: string;
   consumer: string;
   event: EventEnvelope;
   attempt: number;
@@ -205,17 +211,23 @@ interface ClaimRow {
   expired_last: boolean;
 }
 
-/** Splits lease refs into UUID-shaped ones (sent to the database) and the rest (lease-lost). */
-function refArrays(entries: readonly LeaseRef[]): { ids: string[]; tokens: string[] } {
-  const ids: string[] = [];
+/** Splits lease refs into entries' seqs and tokens (sent to the database) and the rest (lease-lost). */
+function refArrays(entries: readonly LeaseRef[]): { seqs: string[]; tokens: string[] } {
+  const seqs: string[] = [];
   const tokens: string[] = [];
   for (const r of entries) {
-    if (isUuid(r?.id) && isUuid(r?.leaseToken)) {
-      ids.push(r.id);
+    const seq = entrySeq(r?.id);
+    if (seq !== undefined && isUuid(r?.leaseToken)) {
+      seqs.push(seq);
       tokens.push(r.leaseToken);
     }
   }
-  return { ids, tokens };
+  return { seqs, tokens };
+}
+
+/** The entry ids of rows a statement returned (`seq` as text). */
+function idsOf(rows: readonly { seq: string }[]): Set<string> {
+  return new Set(rows.map((r) => entryId(r.seq)));
 }
 
 function outcomes(entries: readonly LeaseRef[], done: ReadonlySet<string>): CompleteOutcome[] {
@@ -296,7 +308,7 @@ SELECT count(*)::int AS inserted, (SELECT count(*) FROM (SELECT pg_notify($2, ''
       );
     }
     const inserted = await this.#ctx.query<{
-      id: string;
+      seq: string;
       consumer: string;
       event_id: string;
       status: string;
@@ -325,22 +337,22 @@ SELECT count(*)::int AS inserted, (SELECT count(*) FROM (SELECT pg_notify($2, ''
          CASE WHEN run THEN now() END
     FROM flagged ORDER BY n
   ON CONFLICT (consumer, event_id) DO NOTHING
-  RETURNING id, consumer, event_id, status
+  RETURNING seq, consumer, event_id, status
 )
-SELECT id, consumer, event_id, status,
+SELECT seq, consumer, event_id, status,
        (SELECT count(*) FROM (SELECT pg_notify($2, '') FROM ins WHERE status = 'pending' LIMIT 1) z)::int AS notified
   FROM ins`,
       [JSON.stringify(rows), t.channel],
       this.#ctx.name("inbox_admit"),
     );
-    const byPair = new Map<string, { id: string; status: string }>();
+    const byPair = new Map<string, { seq: string; status: string }>();
     for (const r of inserted) byPair.set(`${r.consumer}\u0000${r.event_id}`, r);
     return rows.map((r): AdmitOutcome => {
       const pair = `${r.c}\u0000${r.i}`;
       const hit = byPair.get(pair);
       if (!hit) return { kind: "duplicate" };
       byPair.delete(pair);
-      return hit.status === "completed" ? { kind: "run", id: hit.id } : { kind: "recorded" };
+      return hit.status === "completed" ? { kind: "run", id: entryId(hit.seq) } : { kind: "recorded" };
     });
   }
 
@@ -349,9 +361,9 @@ SELECT id, consumer, event_id, status,
     this.#ctx.ensureOpen();
     const entries = params?.entries ?? [];
     const rows = entries
-      .filter((r) => isUuid(r?.id))
+      .filter((r) => entrySeq(r?.id) !== undefined)
       .map((r) => ({
-        id: r.id,
+        seq: entrySeq(r.id),
         err: r.error === undefined ? null : copyAttemptError(r.error),
         retry: Number.isFinite(r.retryInMs) && (r.retryInMs as number) > 0 ? r.retryInMs : 0,
         dead: r.deadLetter === true,
@@ -359,11 +371,11 @@ SELECT id, consumer, event_id, status,
       }));
     if (rows.length === 0) return entries.map(() => "unknown");
     const t = this.#ctx.t;
-    const updated = await this.#ctx.query<{ id: string; status: string; requeued: boolean }>(
+    const updated = await this.#ctx.query<{ seq: string; status: string; requeued: boolean }>(
       on,
       "inbox.reopen",
       `WITH r AS (
-  SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, err jsonb, retry float8, dead boolean, reason text)
+  SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(seq bigint, err jsonb, retry float8, dead boolean, reason text)
 ), u AS (
   UPDATE ${t.inbox} u
      SET status = CASE WHEN r.err IS NOT NULL AND (r.dead OR u.max_attempts <= 1) THEN 'dead' ELSE 'pending' END,
@@ -380,20 +392,21 @@ SELECT id, consumer, event_id, status,
                   ELSE now() + r.retry * interval '1 millisecond' END,
          finished_at = CASE WHEN r.err IS NOT NULL AND (r.dead OR u.max_attempts <= 1) THEN now() ELSE NULL END
     FROM r
-   WHERE u.id = r.id AND u.status = 'completed'
-  RETURNING u.id, u.status, r.err IS NULL AS requeued
+   WHERE u.seq = r.seq AND u.status = 'completed'
+  RETURNING u.seq, u.status, r.err IS NULL AS requeued
 )
-SELECT id, status, requeued,
+SELECT seq, status, requeued,
        (SELECT count(*) FROM (SELECT pg_notify($2, '') FROM u WHERE status = 'pending' LIMIT 1) z)::int AS notified
   FROM u`,
       [JSON.stringify(rows), t.channel],
       this.#ctx.name("inbox_reopen"),
     );
-    const byId = new Map(updated.map((r) => [r.id, r]));
+    const bySeq = new Map(updated.map((r) => [r.seq, r]));
     return entries.map((r): ReopenOutcome => {
-      const hit = isUuid(r?.id) ? byId.get(r.id.toLowerCase()) : undefined;
+      const seq = entrySeq(r?.id);
+      const hit = seq === undefined ? undefined : bySeq.get(seq);
       if (!hit) return "unknown";
-      byId.delete(hit.id);
+      bySeq.delete(hit.seq);
       return hit.status === "dead" ? "dead-lettered" : hit.requeued ? "requeued" : "retry-scheduled";
     });
   }
@@ -422,6 +435,19 @@ SELECT id, status, requeued,
       for (const row of await this.#walkClaim(consumers, limit - rows.length, leaseMs, worker, bound))
         rows.push(row);
     }
+    if (scanFull && rows.length === 0) {
+      // Every row the scan saw was locked by claims running at the same time (several workers:
+      // 3 claims of 100 hold the 300 rows a claim of 100 scans), or waits behind a busy key.
+      // Look further once instead of coming back empty while work is waiting.
+      const further = await this.#ctx.query<ClaimRow>(
+        this.#ctx.pool,
+        "inbox.claim",
+        this.#claimSql,
+        [consumers, limit, leaseMs, worker ?? null, bound * CLAIM_FURTHER_FACTOR],
+        this.#ctx.name("inbox_claim"),
+      );
+      for (const row of further) if (row.scan_full !== true) rows.push(row);
+    }
     rows.sort((a, b) =>
       a.priority !== b.priority
         ? a.priority - b.priority
@@ -430,7 +456,7 @@ SELECT id, status, requeued,
           : Number(a.seq) - Number(b.seq),
     );
     return rows.map((r) => ({
-      id: r.id,
+      id: entryId(r.seq),
       consumer: r.consumer,
       event: r.event,
       attempt: r.attempt,
@@ -503,26 +529,27 @@ SELECT id, status, requeued,
   async completeOn(on: Queryable, params: { entries: readonly LeaseRef[] }): Promise<CompleteOutcome[]> {
     this.#ctx.ensureOpen();
     const entries = params?.entries ?? [];
-    const { ids, tokens } = refArrays(entries);
-    if (ids.length === 0) return entries.map(() => "lease-lost");
-    const rows = await this.#ctx.query<{ id: string }>(
+    const { seqs, tokens } = refArrays(entries);
+    if (seqs.length === 0) return entries.map(() => "lease-lost");
+    const rows = await this.#ctx.query<{ seq: string }>(
       on,
       "inbox.complete",
       `UPDATE ${this.#ctx.t.inbox} u
    SET status = 'completed', lease_token = NULL, finished_at = now(), history = '[]', last_error = NULL
-  FROM unnest($1::uuid[], $2::uuid[]) AS r(id, token)
- WHERE u.id = r.id AND u.lease_token = r.token AND u.status = 'in-flight'
-RETURNING u.id`,
-      [ids, tokens],
+  FROM unnest($1::bigint[], $2::uuid[]) AS r(seq, token)
+ WHERE u.seq = r.seq AND u.lease_token = r.token AND u.status = 'in-flight'
+RETURNING u.seq`,
+      [seqs, tokens],
       this.#ctx.name("inbox_complete"),
     );
     if (rows.length > 0 && on === this.#ctx.pool) this.#ctx.changes.notify();
-    return outcomes(entries, new Set(rows.map((r) => r.id)));
+    return outcomes(entries, idsOf(rows));
   }
 
   async fail(params: FailParams): Promise<FailOutcome> {
     this.#ctx.ensureOpen();
-    if (!isUuid(params?.id) || !isUuid(params.leaseToken)) return "lease-lost";
+    const seq = entrySeq(params?.id);
+    if (seq === undefined || !isUuid(params.leaseToken)) return "lease-lost";
     const error = copyAttemptError(params.error);
     const delay =
       Number.isFinite(params.retryInMs) && (params.retryInMs as number) > 0 ? params.retryInMs : 0;
@@ -542,10 +569,10 @@ RETURNING u.id`,
                 ELSE now() + $6::float8 * interval '1 millisecond' END,
        finished_at = CASE WHEN $4::boolean OR u.attempt >= u.max_attempts THEN now() ELSE NULL END,
        lease_token = NULL
- WHERE u.id = $1 AND u.lease_token = $2 AND u.status = 'in-flight'
+ WHERE u.seq = $1 AND u.lease_token = $2 AND u.status = 'in-flight'
 RETURNING u.status`,
       [
-        params.id,
+        seq,
         params.leaseToken,
         JSON.stringify(error),
         params.deadLetter === true,
@@ -562,20 +589,20 @@ RETURNING u.status`,
   async release(params: { entries: readonly LeaseRef[] }): Promise<CompleteOutcome[]> {
     this.#ctx.ensureOpen();
     const entries = params?.entries ?? [];
-    const { ids, tokens } = refArrays(entries);
-    if (ids.length === 0) return entries.map(() => "lease-lost");
-    const rows = await this.#ctx.query<{ id: string }>(
+    const { seqs, tokens } = refArrays(entries);
+    if (seqs.length === 0) return entries.map(() => "lease-lost");
+    const rows = await this.#ctx.query<{ seq: string }>(
       this.#ctx.pool,
       "inbox.release",
       `UPDATE ${this.#ctx.t.inbox} u
    SET status = 'pending', lease_token = NULL, attempt = greatest(u.attempt - 1, 0)
-  FROM unnest($1::uuid[], $2::uuid[]) AS r(id, token)
- WHERE u.id = r.id AND u.lease_token = r.token AND u.status = 'in-flight'
-RETURNING u.id, pg_notify($3, '')`,
-      [ids, tokens, this.#ctx.t.channel],
+  FROM unnest($1::bigint[], $2::uuid[]) AS r(seq, token)
+ WHERE u.seq = r.seq AND u.lease_token = r.token AND u.status = 'in-flight'
+RETURNING u.seq, pg_notify($3, '')`,
+      [seqs, tokens, this.#ctx.t.channel],
     );
     if (rows.length > 0) this.#ctx.changes.notify();
-    return outcomes(entries, new Set(rows.map((r) => r.id)));
+    return outcomes(entries, idsOf(rows));
   }
 
   async prune(params: { olderThanMs: number; limit?: number | undefined }): Promise<number> {
