@@ -28,6 +28,20 @@ function event(overrides: Partial<EventEnvelope> = {}): EventEnvelope {
   };
 }
 
+/** Tables of `schema` as migrations up to `version` left them (for upgrade tests). */
+async function migratedTo(schema: string, version: number): Promise<ReturnType<typeof tableNames>> {
+  const t = tableNames(schema, "ef_");
+  await admin.query(`CREATE SCHEMA "${schema}"`);
+  await admin.query(
+    `CREATE TABLE ${t.migrations} (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+  );
+  for (const m of postgresMigrations.filter((m) => m.version <= version)) {
+    await admin.query(m.sql(t));
+    await admin.query(`INSERT INTO ${t.migrations} (version, name) VALUES ($1, $2)`, [m.version, m.name]);
+  }
+  return t;
+}
+
 async function until(what: string, check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
@@ -146,15 +160,7 @@ describe.runIf(available)("store-postgres resilience", () => {
 
   it("an outbox of version 2 (rows with a uuid id) upgrades in place: its rows are claimed, leased ones fenced, published ones kept", async () => {
     const schema = schemaName();
-    const t = tableNames(schema, "ef_");
-    await admin.query(`CREATE SCHEMA "${schema}"`);
-    await admin.query(
-      `CREATE TABLE ${t.migrations} (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
-    );
-    for (const m of postgresMigrations.filter((m) => m.version <= 2)) {
-      await admin.query(m.sql(t));
-      await admin.query(`INSERT INTO ${t.migrations} (version, name) VALUES ($1, $2)`, [m.version, m.name]);
-    }
+    const t = await migratedTo(schema, 2);
     const [published, leased, waiting] = [event(), event({ key: "k" }), event({ key: "k" })];
     await admin.query(
       `INSERT INTO ${t.outbox} (topic, key, event, published_at, lease_token, lease_expires_at) VALUES
@@ -186,15 +192,7 @@ describe.runIf(available)("store-postgres resilience", () => {
 
   it("an inbox of version 3 (entries with a uuid id) upgrades in place: pending, leased and dead entries keep their state", async () => {
     const schema = schemaName();
-    const t = tableNames(schema, "ef_");
-    await admin.query(`CREATE SCHEMA "${schema}"`);
-    await admin.query(
-      `CREATE TABLE ${t.migrations} (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
-    );
-    for (const m of postgresMigrations.filter((m) => m.version <= 3)) {
-      await admin.query(m.sql(t));
-      await admin.query(`INSERT INTO ${t.migrations} (version, name) VALUES ($1, $2)`, [m.version, m.name]);
-    }
+    const t = await migratedTo(schema, 3);
     const [pending, leased, dead] = [event(), event(), event()];
     await admin.query(
       `INSERT INTO ${t.inbox} (consumer, event_id, type, priority, event, max_attempts, due_at, status, attempt, lease_token, lease_expires_at, reason, last_error, finished_at) VALUES

@@ -6,16 +6,24 @@ import type { PgContext, Queryable } from "./context.js";
 import { connectError, isUuid } from "./context.js";
 import { envelopeRow, invalid } from "./envelope.js";
 
+/**
+ * The rows a claim may take, in add order: unpublished, not validly leased, and no earlier
+ * unpublished row of their key; `columns` of them. $1 limit.
+ */
+function candidatesSql(outbox: string, columns: string): string {
+  return `SELECT ${columns} FROM ${outbox} o
+ WHERE o.published_at IS NULL
+   AND (o.lease_expires_at IS NULL OR o.lease_expires_at <= now())
+   AND (o.key IS NULL OR NOT EXISTS (
+        SELECT 1 FROM ${outbox} b WHERE b.key = o.key AND b.seq < o.seq AND b.published_at IS NULL))
+ ORDER BY o.seq
+ LIMIT $1`;
+}
+
 /** The outbox claim statement. $1 limit, $2 lease ms. */
 export function outboxClaimSql(outbox: string): string {
   return `WITH candidates AS MATERIALIZED (
-  SELECT o.seq FROM ${outbox} o
-   WHERE o.published_at IS NULL
-     AND (o.lease_expires_at IS NULL OR o.lease_expires_at <= now())
-     AND (o.key IS NULL OR NOT EXISTS (
-          SELECT 1 FROM ${outbox} b WHERE b.key = o.key AND b.seq < o.seq AND b.published_at IS NULL))
-   ORDER BY o.seq
-   LIMIT $1
+${candidatesSql(outbox, "o.seq")}
    FOR UPDATE SKIP LOCKED
 )
 UPDATE ${outbox} u
@@ -31,13 +39,7 @@ RETURNING u.seq, u.topic, u.event, u.lease_token`;
  * claimable (the held row is still unpublished). $1 limit.
  */
 export function outboxHoldSql(outbox: string): string {
-  return `SELECT o.seq, o.topic, o.event FROM ${outbox} o
- WHERE o.published_at IS NULL
-   AND (o.lease_expires_at IS NULL OR o.lease_expires_at <= now())
-   AND (o.key IS NULL OR NOT EXISTS (
-        SELECT 1 FROM ${outbox} b WHERE b.key = o.key AND b.seq < o.seq AND b.published_at IS NULL))
- ORDER BY o.seq
- LIMIT $1
+  return `${candidatesSql(outbox, "o.seq, o.topic, o.event")}
  FOR UPDATE OF o SKIP LOCKED`;
 }
 
