@@ -231,10 +231,10 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
    * next round of the same loop.
    */
   async function round(state: { held?: Held | undefined }): Promise<number> {
-    if (store.outbox.claimHeld && !state.held) {
+    if (store.outbox.claimHeld) {
       const removePublished = retentionMs === 0;
       return store.outbox.claimHeld({ limit: batchSize, holdMs: leaseMs, removePublished }, async (claim) =>
-        publishRows(claim.entries, new Set(), async (list) => {
+        publishRows(claim.entries, undefined, async (list) => {
           await claim.markPublished(list);
           return 0;
         }),
@@ -267,12 +267,12 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   /**
    * Publishes claimed rows, one batch per topic, each marked (`mark`, which resolves to how many
-   * leases were lost) right after its publish; deletes from `remaining` what no longer needs
-   * publishing. Returns how many rows were published.
+   * leases were lost) right after its publish; deletes from `remaining` (a leased round's) what
+   * no longer needs publishing. Returns how many rows were published.
    */
   async function publishRows(
     entries: readonly OutboxEntry[],
-    remaining: Set<OutboxEntry>,
+    remaining: Set<OutboxEntry> | undefined,
     mark: (list: readonly OutboxEntry[]) => Promise<number>,
   ): Promise<number> {
     if (entries.length === 0) return 0;
@@ -295,7 +295,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     let published = 0;
     for (const { entry, error } of unencodable) {
       await setAside(entry, error, mark);
-      remaining.delete(entry);
+      remaining?.delete(entry);
     }
     for (const [topic, list] of byTopic) {
       await transport.publish(
@@ -303,7 +303,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         list.map((e) => encoded.get(e) as EncodedEvent),
       );
       // Marked per topic: a later topic's failure does not re-publish this one.
-      for (const e of list) remaining.delete(e);
+      if (remaining) for (const e of list) remaining.delete(e);
       const lost = await mark(list);
       if (lost > 0) {
         logger.warn(
