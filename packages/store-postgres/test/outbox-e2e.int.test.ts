@@ -20,7 +20,7 @@ import { createEventferry, type Eventferry } from "eventferry";
 import pg from "pg";
 import { afterAll, afterEach, describe, expect, expectTypeOf, it } from "vitest";
 import { z } from "zod";
-import { createPostgresStore, type PostgresStore } from "../src/index.js";
+import { createPostgresStore, createStoreTransport, type PostgresStore } from "../src/index.js";
 import { available, dropSchema, POSTGRES_URL } from "./setup.js";
 
 const OrderPlaced = defineEvent("order.placed", z.object({ orderId: z.string(), n: z.number() }));
@@ -344,6 +344,31 @@ describe.runIf(available)("outbox end to end on PostgreSQL", () => {
     expect(await outboxRows("published_at IS NULL")).toBe(1);
     expect(await store.outbox.pending()).toBe(1);
   }, 20_000);
+
+  it("held rounds never take the last pooled connection: relays to the store: transport on a small pool, and a pool of one leases", async () => {
+    for (const [poolSize, concurrency] of [
+      [2, 4],
+      [1, 2],
+    ] as const) {
+      const { store } = await newStore(`pool${poolSize}`, poolSize);
+      // A pool of one leaves no connection for a held round's publish: no held claims there.
+      expect(typeof store.outbox.claimHeld).toBe(poolSize > 1 ? "function" : "undefined");
+      const transport = createStoreTransport(store, { pollIntervalMs: 50 });
+      cleanups.push(() => transport.close());
+      // The group exists before the relay publishes (the store transport fans out to known groups).
+      await (await transport.subscribe("events", { group: "g" })).close();
+      const events = Array.from({ length: 200 }, (_, n) =>
+        createEnvelope(OrderPlaced, { orderId: `o${n}`, n }),
+      );
+      for (let i = 0; i < events.length; i += 20)
+        await store.transaction((tx) => publishInTransaction(tx, "events", events.slice(i, i + 20)));
+      // Rounds of 10: many held at once would each wait for a connection for their publish.
+      const relay = relayOf({ store, transport, batchSize: 10, concurrency, pollInterval: 20 });
+      relay.start();
+      await relay.flush({ timeout: "10s" });
+      expect(await store.outbox.pending()).toBe(0);
+    }
+  }, 30_000);
 
   it("retention 0: rounds delete the rows they publish (no published row is ever kept); a failed round deletes nothing", async () => {
     const { store, schema } = await newStore("ret0");

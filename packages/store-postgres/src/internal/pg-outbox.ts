@@ -56,11 +56,21 @@ export class PgOutbox implements OutboxStore {
   readonly #ctx: PgContext;
   readonly #claimSql: string;
   readonly #holdSql: string;
+  readonly #held: Slots;
+  /**
+   * Offered when the pool has at least two connections. A held claim keeps a connection while its
+   * rows are published, and the publish may need one of its own (the `store:` transport on this
+   * pool, a dead letter): at most `pool max − 1` claims hold one at a time, so one is always left.
+   */
+  readonly claimHeld?: OutboxStore["claimHeld"];
 
   constructor(ctx: PgContext) {
     this.#ctx = ctx;
     this.#claimSql = outboxClaimSql(ctx.t.outbox);
     this.#holdSql = outboxHoldSql(ctx.t.outbox);
+    const max = (ctx.pool as { options?: { max?: unknown } }).options?.max;
+    this.#held = new Slots((typeof max === "number" && max > 0 ? max : 10) - 1);
+    if (this.#held.size > 0) this.claimHeld = (params, fn) => this.#claimHeld(params, fn);
   }
 
   add(params: { topic: string; events: readonly EventEnvelope[] }): Promise<void> {
@@ -118,7 +128,7 @@ SELECT pg_notify($3, '') FROM (SELECT 1 FROM ins LIMIT 1) one`,
    * local to the transaction) is the claim's lease: PostgreSQL ends a session that sits idle in
    * the transaction for `holdMs`, which releases its rows.
    */
-  async claimHeld<T>(
+  async #claimHeld<T>(
     params: { limit: number; holdMs: number; removePublished?: boolean },
     fn: (claim: HeldOutboxClaim) => Promise<T>,
   ): Promise<T> {
@@ -127,6 +137,18 @@ SELECT pg_notify($3, '') FROM (SELECT 1 FROM ins LIMIT 1) one`,
     if (!Number.isFinite(params.holdMs) || params.holdMs <= 0) throw invalid("holdMs must be > 0");
     if (typeof fn !== "function") throw invalid("outbox.claimHeld needs a function");
     if (params.limit <= 0) return fn({ entries: [], markPublished: async () => {} });
+    await this.#held.take();
+    try {
+      return await this.#hold(params, fn);
+    } finally {
+      this.#held.give();
+    }
+  }
+
+  async #hold<T>(
+    params: { limit: number; holdMs: number; removePublished?: boolean },
+    fn: (claim: HeldOutboxClaim) => Promise<T>,
+  ): Promise<T> {
     const ctx = this.#ctx;
     let client: PoolClient;
     try {
@@ -288,5 +310,29 @@ SELECT count(*)::int AS n FROM del`,
       `SELECT count(*)::int AS n FROM ${this.#ctx.t.outbox} WHERE published_at IS NULL`,
     );
     return rows[0]?.n ?? 0;
+  }
+}
+
+/** A counting semaphore: `take` waits while all `size` slots are taken. */
+class Slots {
+  #free: number;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(readonly size: number) {
+    this.#free = size;
+  }
+
+  take(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  give(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#free++;
   }
 }
