@@ -10,7 +10,7 @@ import {
 import type { AppendResult, EventQuery, Store, StoredEvent, StoreTx } from "@eventferry/store";
 import pg from "pg";
 import { toStoreError } from "./classify-error.js";
-import { connectError, isQueryTimeout, PgContext, queryTimeoutError } from "./internal/context.js";
+import { CheckedOutClient, isQueryTimeout, PgContext, queryTimeoutError } from "./internal/context.js";
 import { COMPONENT, identifierProblem, tableNames } from "./internal/names.js";
 import { PgBatches, PgSchemas } from "./internal/pg-batches.js";
 import { PgDeadLetters } from "./internal/pg-dead-letters.js";
@@ -250,27 +250,16 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
     },
     async transaction<T>(fn: (tx: StoreTx<pg.PoolClient>) => Promise<T>): Promise<T> {
       ctx.ensureOpen();
-      let client: pg.PoolClient;
-      try {
-        client = await pool.connect();
-      } catch (error) {
-        throw connectError(error, "transaction");
-      }
-      let broken: Error | undefined;
-      // Checked out, the client has no pool listener: a backend terminated between statements
-      // (while fn awaits something else) emits `error` on it, which would crash the process.
-      // Keep the error: the next statement fails anyway, and the client is released as broken.
-      const onClientError = (error: Error): void => {
-        broken ??= error;
-      };
-      client.on("error", onClientError);
+      // A backend terminated while fn awaits something else is kept, not thrown (CheckedOutClient).
+      const held = await CheckedOutClient.from(pool, "transaction");
+      const client = held.client;
       let notify = false;
       let finished = false;
       try {
         try {
           await ctx.run(client, "transaction", "BEGIN");
         } catch (error) {
-          broken = error as Error;
+          held.fail(error);
           throw toStoreError(error, "transaction");
         }
         const live = (): void => {
@@ -335,9 +324,7 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
                 if (opened) {
                   await ctx
                     .run(client, "transaction", `ROLLBACK TO SAVEPOINT ${name}; RELEASE SAVEPOINT ${name}`)
-                    .catch((e: Error) => {
-                      broken ??= e;
-                    });
+                    .catch((e: Error) => held.fail(e));
                 }
                 throw error;
               }
@@ -351,24 +338,21 @@ export function createPostgresStore(options: PostgresStoreOptions): PostgresStor
         try {
           result = await fn(tx);
         } catch (error) {
-          await ctx.run(client, "transaction", "ROLLBACK").catch((e: Error) => {
-            broken = e;
-          });
+          await ctx.run(client, "transaction", "ROLLBACK").catch((e: Error) => held.fail(e));
           throw error;
         }
         try {
           await ctx.run(client, "commit", "COMMIT");
         } catch (error) {
           const wrapped = toStoreError(error, "commit");
-          if (wrapped.code === "CONNECTION_FAILED") broken = error as Error;
+          if (wrapped.code === "CONNECTION_FAILED") held.fail(error);
           throw wrapped;
         }
         if (notify) ctx.changes.notify();
         return result;
       } finally {
         finished = true;
-        client.off("error", onClientError);
-        client.release(broken);
+        held.release();
       }
     },
     joinTransaction(client: pg.PoolClient): StoreTx<pg.PoolClient> {

@@ -162,3 +162,42 @@ export function connectError(error: unknown, operation: string): EventferryError
   }
   return toStoreError(error, operation);
 }
+
+/**
+ * A client checked out of the pool for a transaction of the store's own. Checked out, a client has
+ * no pool listener: a backend ended between statements (terminated, or idle in a transaction past
+ * its timeout) emits `error` on it, which would crash the process. The error is kept in `broken`
+ * instead (the next statement fails anyway), and `release()` hands a broken client back to be
+ * destroyed, never reused.
+ */
+export class CheckedOutClient {
+  broken: Error | undefined;
+  readonly #onError = (error: Error): void => {
+    this.broken ??= error;
+  };
+
+  private constructor(readonly client: PoolClient) {
+    client.on("error", this.#onError);
+  }
+
+  /** Checks a client out; a failed or timed-out `connect()` rejects with the store's error. */
+  static async from(pool: Pool, operation: string): Promise<CheckedOutClient> {
+    let client: PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (error) {
+      throw connectError(error, operation);
+    }
+    return new CheckedOutClient(client);
+  }
+
+  /** Marks the client broken (released to be destroyed); the first error is kept. */
+  fail(error: unknown): void {
+    this.broken ??= error instanceof Error ? error : new Error(String(error));
+  }
+
+  release(): void {
+    this.client.off("error", this.#onError);
+    this.client.release(this.broken);
+  }
+}

@@ -21,10 +21,8 @@ import {
   LEASE_EXPIRED_REASON,
   withoutNul,
 } from "@eventferry/store";
-import type { PoolClient } from "pg";
-import { toStoreError } from "../classify-error.js";
 import type { PgContext, Queryable } from "./context.js";
-import { iso, isUuid } from "./context.js";
+import { CheckedOutClient, iso, isUuid } from "./context.js";
 import { entryId, entrySeq } from "./entry-id.js";
 import { envelopeRow, invalid } from "./envelope.js";
 import { COMPONENT } from "./names.js";
@@ -480,17 +478,8 @@ SELECT seq, status, requeued,
     worker: string | undefined,
     bound: number,
   ): Promise<ClaimRow[]> {
-    let client: PoolClient;
-    try {
-      client = await this.#ctx.pool.connect();
-    } catch (error) {
-      throw toStoreError(error, "inbox.claim");
-    }
-    let broken: Error | undefined;
-    const onError = (error: Error): void => {
-      broken ??= error;
-    };
-    client.on("error", onError);
+    const held = await CheckedOutClient.from(this.#ctx.pool, "inbox.claim");
+    const client = held.client;
     try {
       await this.#ctx.query(
         client,
@@ -507,17 +496,16 @@ SELECT seq, status, requeued,
       await this.#ctx.query(client, "inbox.claim", "COMMIT");
       return rows;
     } catch (error) {
-      broken ??= error instanceof Error ? error : new Error(String(error));
+      held.fail(error);
       await client.query("ROLLBACK").then(
         () => {
-          broken = undefined;
+          held.broken = undefined;
         },
         () => {},
       );
       throw error;
     } finally {
-      client.off("error", onError);
-      client.release(broken);
+      held.release();
     }
   }
 

@@ -1,9 +1,8 @@
 import type { EventEnvelope } from "@eventferry/core";
 import type { CompleteOutcome, HeldOutboxClaim, LeaseRef, OutboxEntry, OutboxStore } from "@eventferry/store";
-import type { PoolClient } from "pg";
 import { toStoreError } from "../classify-error.js";
 import type { PgContext, Queryable } from "./context.js";
-import { connectError, isUuid } from "./context.js";
+import { CheckedOutClient, isUuid } from "./context.js";
 import { envelopeRow, invalid } from "./envelope.js";
 
 /**
@@ -150,19 +149,9 @@ SELECT pg_notify($3, '') FROM (SELECT 1 FROM ins LIMIT 1) one`,
     fn: (claim: HeldOutboxClaim) => Promise<T>,
   ): Promise<T> {
     const ctx = this.#ctx;
-    let client: PoolClient;
-    try {
-      client = await ctx.pool.connect();
-    } catch (error) {
-      throw connectError(error, "outbox.claimHeld");
-    }
-    let broken: Error | undefined;
-    // Checked out, the client has no pool listener: the session ended by the server (the hold
-    // timeout, a terminated backend) emits `error` on it, which would crash the process.
-    const onClientError = (error: Error): void => {
-      broken ??= error;
-    };
-    client.on("error", onClientError);
+    // The session ended by the server (the hold timeout, a terminated backend) is kept, not thrown.
+    const held = await CheckedOutClient.from(ctx.pool, "outbox.claimHeld");
+    const client = held.client;
     let open = false;
     try {
       const holdMs = Math.min(MAX_HOLD_MS, Math.ceil(params.holdMs));
@@ -173,7 +162,7 @@ SELECT pg_notify($3, '') FROM (SELECT 1 FROM ins LIMIT 1) one`,
           `BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${holdMs}`,
         );
       } catch (error) {
-        broken ??= error as Error;
+        held.fail(error);
         throw toStoreError(error, "outbox.claimHeld");
       }
       open = true;
@@ -219,7 +208,7 @@ SELECT pg_notify($3, '') FROM (SELECT 1 FROM ins LIMIT 1) one`,
               ctx.name(remove ? "outbox_remove_held" : "outbox_mark_held"),
             );
           } catch (error) {
-            broken ??= error as Error;
+            held.fail(error);
             throw error;
           }
           for (const e of list) seqOf.delete(e);
@@ -232,9 +221,7 @@ SELECT pg_notify($3, '') FROM (SELECT 1 FROM ins LIMIT 1) one`,
         ended = true;
         // Keep what was marked (those rows were published); the rest return to the outbox.
         open = false;
-        await ctx.run(client, "outbox.claimHeld", "COMMIT").catch((e: Error) => {
-          broken ??= e;
-        });
+        await ctx.run(client, "outbox.claimHeld", "COMMIT").catch((e: Error) => held.fail(e));
         throw error;
       }
       ended = true;
@@ -242,20 +229,17 @@ SELECT pg_notify($3, '') FROM (SELECT 1 FROM ins LIMIT 1) one`,
       try {
         await ctx.run(client, "outbox.claimHeld", "COMMIT");
       } catch (error) {
-        broken ??= error as Error;
+        held.fail(error);
         throw toStoreError(error, "outbox.claimHeld");
       }
       return result;
     } catch (error) {
       if (open) {
-        await ctx.run(client, "outbox.claimHeld", "ROLLBACK").catch((e: Error) => {
-          broken ??= e;
-        });
+        await ctx.run(client, "outbox.claimHeld", "ROLLBACK").catch((e: Error) => held.fail(e));
       }
       throw error;
     } finally {
-      client.off("error", onClientError);
-      client.release(broken);
+      held.release();
     }
   }
 
