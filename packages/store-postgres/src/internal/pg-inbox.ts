@@ -112,8 +112,9 @@ UNION ALL
 -- One more row, only when this claim came back short though some consumer's first $5 due rows
 -- are all there: the front waits behind busy keys, and walkClaimSql should look further.
 SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, true
- WHERE (SELECT count(*) FROM taken) < $2
-   AND EXISTS (SELECT 1 FROM unnest($1::text[]) AS cn(name) WHERE ${FRONT_FULL(inbox)})`;
+ WHERE CASE WHEN (SELECT count(*) FROM taken) < $2   -- CASE: the front is counted only for a short claim
+            THEN EXISTS (SELECT 1 FROM unnest($1::text[]) AS cn(name) WHERE ${FRONT_FULL(inbox)})
+            ELSE false END`;
 }
 
 /**
