@@ -167,15 +167,15 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
    * Rows claimed by a round whose publish failed, still leased to this relay: that round's loop
    * publishes them again (while the lease lasts) instead of waiting for the lease to expire.
    */
-  interface Held {
+  interface Leftover {
     entries: OutboxEntry[];
     claimedAt: number;
   }
   /**
-   * The held rows of the first loop and of `flush()` on a stopped relay (one object, so rows held
-   * by either are retried by the other); the other loops hold their own.
+   * The leftover leased rows of the first loop and of `flush()` on a stopped relay (one object, so
+   * rows left by either are retried by the other); the other loops keep their own.
    */
-  const firstState: { held?: Held | undefined } = {};
+  const firstState: { leftover?: Leftover | undefined } = {};
   const wakeAll = (): void => {
     for (const resolve of [...waiters]) resolve();
   };
@@ -227,10 +227,10 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
    * One round: returns how many rows were published. On a store with held claims
    * (`outbox.claimHeld`, PostgreSQL) the rows are held by the round's transaction while they are
    * published — no lease written, one write per row; a failed round releases the rows at once.
-   * Otherwise they are leased (`claim`), and `state.held` carries a failed round's rows to the
+   * Otherwise they are leased (`claim`), and `state.leftover` carries a failed round's rows to the
    * next round of the same loop.
    */
-  async function round(state: { held?: Held | undefined }): Promise<number> {
+  async function round(state: { leftover?: Leftover | undefined }): Promise<number> {
     if (store.outbox.claimHeld) {
       const removePublished = retentionMs === 0;
       return store.outbox.claimHeld({ limit: batchSize, holdMs: leaseMs, removePublished }, async (claim) =>
@@ -242,11 +242,11 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     }
     let entries: OutboxEntry[];
     let claimedAt: number;
-    const held = state.held;
-    state.held = undefined;
+    const leftover = state.leftover;
+    state.leftover = undefined;
     // Retry a failed round's rows while at least a fifth of their lease is left.
-    if (held && performance.now() - held.claimedAt < leaseMs * 0.8) {
-      ({ entries, claimedAt } = held);
+    if (leftover && performance.now() - leftover.claimedAt < leaseMs * 0.8) {
+      ({ entries, claimedAt } = leftover);
     } else {
       claimedAt = performance.now();
       entries = await store.outbox.claim({ limit: batchSize, leaseMs });
@@ -260,7 +260,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         return outcomes.filter((o) => o === "lease-lost").length;
       });
     } catch (error) {
-      if (remaining.size > 0) state.held = { entries: [...remaining], claimedAt };
+      if (remaining.size > 0) state.leftover = { entries: [...remaining], claimedAt };
       throw error;
     }
   }
@@ -319,7 +319,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   /**
    * Moves a row that cannot be encoded to the dead letters (consumer `outbox:<topic>`, the event
    * kept for an operator to inspect and re-publish) and marks it published, so it never blocks the
-   * outbox again. Throws when the store refuses: the row stays held and is tried again.
+   * outbox again. Throws when the store refuses: the row stays claimed and is tried again.
    */
   async function setAside(
     entry: OutboxEntry,
@@ -390,7 +390,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   /** Loop `index` of the `concurrency` loops of a started relay. */
   async function run(index: number): Promise<void> {
     let failures = 0;
-    const state: { held?: Held | undefined } = index === 0 ? firstState : {};
+    const state: { leftover?: Leftover | undefined } = index === 0 ? firstState : {};
     while (running) {
       try {
         const armed = armWait(pollMs);

@@ -1,9 +1,11 @@
 import type { EventEnvelope } from "@eventferry/core";
 import type { CompleteOutcome, HeldOutboxClaim, LeaseRef, OutboxEntry, OutboxStore } from "@eventferry/store";
+import { storableEnvelope } from "@eventferry/store";
 import { toStoreError } from "../classify-error.js";
 import type { PgContext, Queryable } from "./context.js";
 import { CheckedOutClient, isUuid } from "./context.js";
-import { envelopeRow, invalid } from "./envelope.js";
+import { invalid } from "./envelope.js";
+import { COMPONENT } from "./names.js";
 
 /**
  * The rows a claim may take, in add order: unpublished, not validly leased, and no earlier
@@ -80,10 +82,8 @@ export class PgOutbox implements OutboxStore {
   async addOn(on: Queryable, params: { topic: string; events: readonly EventEnvelope[] }): Promise<void> {
     this.#ctx.ensureOpen();
     if (typeof params?.topic !== "string" || params.topic === "") throw invalid("outbox.add needs a topic");
-    const rows = (params.events ?? []).map((e) => {
-      const r = envelopeRow(e);
-      return { k: r.k, e: r.e };
-    });
+    // Validated as every stored envelope is; the outbox keeps only the key beside the event.
+    const rows = (params.events ?? []).map((e) => ({ k: storableEnvelope(e, COMPONENT).key, e }));
     if (rows.length === 0) return;
     await this.#ctx.query(
       on,
