@@ -4,6 +4,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPostgresStore, migrationSql, type PostgresStore, postgresMigrations } from "../src/index.js";
 import { tableNames } from "../src/internal/names.js";
+import { claimScanBound, claimSql } from "../src/internal/pg-inbox.js";
 import { available, dropSchema, POSTGRES_URL } from "./setup.js";
 
 const admin = new pg.Pool({ connectionString: POSTGRES_URL, max: 4 });
@@ -140,7 +141,7 @@ describe.runIf(available)("store-postgres resilience", () => {
     const { rows } = await admin.query<{ version: number }>(
       `SELECT version FROM "${schema}"."ef_migrations" ORDER BY version`,
     );
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
     const e = event();
     expect(await many[3]?.append([e])).toEqual({ inserted: [e.id], duplicates: [] });
   });
@@ -153,7 +154,7 @@ describe.runIf(available)("store-postgres resilience", () => {
     const { rows } = await admin.query<{ version: number }>(
       `SELECT version FROM "${schema}"."ef_migrations" ORDER BY version`,
     );
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
     const e = event();
     expect(await store.append([e])).toEqual({ inserted: [e.id], duplicates: [] });
   });
@@ -174,7 +175,7 @@ describe.runIf(available)("store-postgres resilience", () => {
     const { rows } = await admin.query<{ version: number }>(
       `SELECT version FROM ${t.migrations} ORDER BY version`,
     );
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
     expect(await store.outbox.pending()).toBe(2);
     // The leased row's lease survives; its key's next row waits behind it.
     expect(await store.outbox.claim({ limit: 10, leaseMs: 30_000 })).toEqual([]);
@@ -206,7 +207,7 @@ describe.runIf(available)("store-postgres resilience", () => {
     const { rows } = await admin.query<{ version: number }>(
       `SELECT version FROM ${t.migrations} ORDER BY version`,
     );
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
     expect(await store.inbox.stats()).toMatchObject({ pending: 1, inFlight: 1, dead: 1 });
     const [letter] = await store.deadLetters.list();
     expect(letter).toMatchObject({ consumer: "c", reason: "max attempts (3) reached", attempts: 3 });
@@ -219,6 +220,98 @@ describe.runIf(available)("store-postgres resilience", () => {
     const retried = await store.inbox.claim({ consumers: ["c"], limit: 10, leaseMs: 30_000 });
     expect(retried.map((e) => e.event.id)).toEqual([dead.id]);
     expect(retried[0]?.id).toBe(letter!.id);
+  });
+
+  it("an inbox of version 4 upgrades to heap-only claims: pending, leased, expired, completed and dead entries keep their state", async () => {
+    const schema = schemaName();
+    const t = await migratedTo(schema, 4);
+    const [pending, leased, expired, completed, dead] = [
+      event({ key: "k" }),
+      event({ key: "a" }),
+      event({ key: "b" }),
+      event({ key: "k" }),
+      event(),
+    ];
+    // The completed entry was written by an older release without finished_at, the dead one
+    // without a reason: the migration fills both in, so the new indexes hold the right rows.
+    await admin.query(
+      `INSERT INTO ${t.inbox} (consumer, event_id, type, key, priority, event, max_attempts, due_at, status, attempt, lease_token, lease_expires_at, reason, last_error, finished_at) VALUES
+       ('c', $1, 'test.happened', 'k', 3, $2, 3, now(), 'pending', 0, NULL, NULL, NULL, NULL, NULL),
+       ('c', $3, 'test.happened', 'a', 3, $4, 3, now(), 'in-flight', 1, gen_random_uuid(), now() + interval '1 hour', NULL, NULL, NULL),
+       ('c', $5, 'test.happened', 'b', 3, $6, 3, now(), 'in-flight', 3, gen_random_uuid(), now() - interval '1 second', NULL, NULL, NULL),
+       ('c', $7, 'test.happened', 'k', 3, $8, 3, now() - interval '1 hour', 'completed', 1, NULL, NULL, NULL, NULL, NULL),
+       ('c', $9, 'test.happened', NULL, 3, $10, 3, now(), 'dead', 3, NULL, NULL, NULL, '{"name":"Error","message":"boom"}', now())`,
+      [pending.id, pending, leased.id, leased, expired.id, expired, completed.id, completed, dead.id, dead],
+    );
+    const store = track(createPostgresStore({ url: POSTGRES_URL, schema, poolSize: 2, listen: false }));
+    await store.migrate();
+    const { rows } = await admin.query<{ version: number }>(
+      `SELECT version FROM ${t.migrations} ORDER BY version`,
+    );
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
+    const { rows: opts } = await admin.query<{ reloptions: string[] }>(
+      "SELECT reloptions FROM pg_class WHERE oid = $1::regclass",
+      [t.inbox],
+    );
+    expect(opts[0]?.reloptions).toContain("fillfactor=50");
+    expect(await store.inbox.stats()).toMatchObject({ pending: 1, inFlight: 2, completed: 1, dead: 1 });
+    expect((await store.deadLetters.list()).map((l) => l.event?.id)).toEqual([dead.id]);
+    // The claim dead-letters the entry whose last lease ran out, takes the pending one (its key's
+    // completed entry does not block it) and leaves the leased one alone.
+    const claimed = await store.inbox.claim({ consumers: ["c"], limit: 10, leaseMs: 30_000 });
+    expect(claimed.map((e) => e.event.id)).toEqual([pending.id]);
+    expect(await store.inbox.complete({ entries: claimed })).toEqual(["completed"]);
+    const letters = await store.deadLetters.list();
+    expect(new Set(letters.map((l) => l.event?.id))).toEqual(new Set([dead.id, expired.id]));
+    expect(await store.inbox.stats()).toMatchObject({ pending: 0, inFlight: 1, completed: 2, dead: 2 });
+  });
+
+  it("a claim is a heap-only update: the lease adds no index entry", async () => {
+    const store = track(
+      createPostgresStore({ url: POSTGRES_URL, schema: schemaName(), poolSize: 2, listen: false }),
+    );
+    await store.migrate();
+    await store.inbox.record({
+      entries: Array.from({ length: 200 }, (_, i) => ({
+        consumer: "c",
+        event: event(i % 2 === 0 ? { key: `k${i % 7}` } : {}),
+        maxAttempts: 3,
+      })),
+    });
+    // Counted for this transaction only: the claim, then the completion (which leaves the claim
+    // index: never heap-only).
+    const client = await admin.connect();
+    try {
+      await client.query("BEGIN");
+      const t = tableNames(store.schema, "ef_");
+      const { rows: claimed } = await client.query<{ seq: string | null; lease_token: string }>(
+        claimSql(t.inbox),
+        [["c"], 100, 30_000, "w", claimScanBound(100)],
+      );
+      const taken = claimed.filter((r) => r.seq !== null);
+      expect(taken.length).toBeGreaterThan(50);
+      const hot = async (): Promise<number> =>
+        Number(
+          (
+            await client.query<{ n: string }>(
+              "SELECT pg_stat_get_xact_tuples_hot_updated($1::regclass) AS n",
+              [t.inbox],
+            )
+          ).rows[0]?.n,
+        );
+      // Nearly all: a version that does not fit on its row's page (a page filled to just under the
+      // fillfactor) goes elsewhere with index entries. Before version 5 none was heap-only.
+      const claimHot = await hot();
+      expect(claimHot).toBeGreaterThanOrEqual(Math.floor(taken.length * 0.9));
+      await client.query(
+        `UPDATE ${t.inbox} SET status = 'completed', finished_at = now(), lease_token = NULL WHERE seq = ANY($1::bigint[])`,
+        [taken.map((r) => r.seq)],
+      );
+      expect(await hot()).toBe(claimHot);
+    } finally {
+      await client.query("ROLLBACK");
+      client.release();
+    }
   });
 
   it("a transaction's tx rejects after fn finished (its connection is back in the pool)", async () => {

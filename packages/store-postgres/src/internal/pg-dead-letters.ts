@@ -12,6 +12,12 @@ import { iso, isUuid } from "./context.js";
 import { entryIdSql, entrySeq } from "./entry-id.js";
 import { envelopeRow, invalid } from "./envelope.js";
 
+/**
+ * A dead inbox entry. `reason IS NOT NULL` (set exactly on dead entries) matches `inbox_dead`'s
+ * predicate: no index of the inbox may depend on `status`, or a claim could not be a HOT update.
+ */
+const DEAD = "reason IS NOT NULL AND status = 'dead'";
+
 interface DeadRow {
   id: string;
   consumer: string;
@@ -35,7 +41,7 @@ export class PgDeadLetters implements DeadLetterStore {
   #union(): string {
     const t = this.#ctx.t;
     return `(SELECT ${entryIdSql("seq")} AS id, consumer, type, event, NULL::text AS raw, reason, last_error AS error, attempt AS attempts, history, finished_at AS dead_at
-   FROM ${t.inbox} WHERE status = 'dead'
+   FROM ${t.inbox} WHERE ${DEAD}
  UNION ALL
  SELECT id, consumer, type, event, raw, reason, error, 0, '[]'::jsonb, dead_at FROM ${t.deadLetters}) d`;
   }
@@ -101,7 +107,7 @@ VALUES ($1, $2, $3::jsonb, $4, $5, $6::jsonb) RETURNING id`,
              FROM ${t.deadLetters} WHERE id = $1::uuid`
         : `SELECT ${entryIdSql("seq")} AS id, consumer, type, event, NULL::text AS raw, reason, last_error AS error,
                   attempt AS attempts, history, finished_at AS dead_at
-             FROM ${t.inbox} WHERE seq = $1::bigint AND status = 'dead'`,
+             FROM ${t.inbox} WHERE seq = $1::bigint AND ${DEAD}`,
       [seq ?? params.id],
     );
     return rows[0] ? view(rows[0]) : undefined;
@@ -118,7 +124,7 @@ VALUES ($1, $2, $3::jsonb, $4, $5, $6::jsonb) RETURNING id`,
       `UPDATE ${this.#ctx.t.inbox}
    SET status = 'pending', attempt = 0, history = '[]', last_error = NULL, reason = NULL,
        finished_at = NULL, due_at = now(), lease_token = NULL
- WHERE seq = ANY($1::bigint[]) AND status = 'dead'
+ WHERE seq = ANY($1::bigint[]) AND ${DEAD}
 RETURNING seq, pg_notify($2, '')`,
       [ids.map((id) => entrySeq(id)), this.#ctx.t.channel],
     );
@@ -138,7 +144,7 @@ RETURNING seq, pg_notify($2, '')`,
     const [row] = await this.#ctx.query<{ n: number }>(
       this.#ctx.pool,
       "deadLetters.purge",
-      `WITH a AS (DELETE FROM ${t.inbox} WHERE status = 'dead' AND ($1::bigint[] IS NULL OR seq = ANY($1::bigint[]))
+      `WITH a AS (DELETE FROM ${t.inbox} WHERE ${DEAD} AND ($1::bigint[] IS NULL OR seq = ANY($1::bigint[]))
               AND ($3::text IS NULL OR consumer = $3) RETURNING 1),
      b AS (DELETE FROM ${t.deadLetters} WHERE ($2::uuid[] IS NULL OR id = ANY($2::uuid[]))
               AND ($3::text IS NULL OR consumer = $3) RETURNING 1)

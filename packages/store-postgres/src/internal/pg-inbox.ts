@@ -51,67 +51,49 @@ export const CLAIM_KEY_WALK_CAP = 1_000;
  * The claim statement (see README "Operations"). $1 consumers, $2 limit, $3 lease ms, $4 worker,
  * $5 scan bound (`claimScanBound`).
  *
- * Per consumer, the first $5 pending, due rows in claim order (priority, due time, seq) are
- * examined; those that are first among their key's unfinished entries ("heads") are candidates,
- * locked in claim order with SKIP LOCKED (a row another claimer took meanwhile fails the status
- * re-check and is skipped). The scan's rows are joined back by seq — not `seq = ANY(…)` with the
- * row conditions beside it, which the planner answered with a bitmap scan of every pending row
- * through the claim index (7 of 29 ms of a 500-row claim over 100k pending rows). With many keys nearly every row is a head and this fills a batch at
+ * Per consumer, the first $5 takeable rows in claim order (priority, due time, seq) are examined,
+ * read through `inbox_claim` (every unfinished row): pending and due, or leased with the lease run
+ * out. Leased rows whose lease runs are stepped over — at most the entries in flight. Of those, a
+ * lease run out after the last attempt is dead-lettered; the rest that are first among their
+ * key's unfinished entries ("heads") are candidates, locked in claim order with SKIP LOCKED (a row
+ * another claimer took meanwhile fails the re-check and is skipped). The scan's rows are joined
+ * back by seq — not `seq = ANY(…)` with the row conditions beside it, which the planner answered
+ * with a bitmap scan of every pending row through the claim index (7 of 29 ms of a 500-row claim
+ * over 100k pending rows). With many keys nearly every row is a head and this fills a batch at
  * once; when it does not, `walkClaimSql` looks further.
+ *
+ * No index holds a column the claim writes (status, attempt, lease, worker, history): the lease is
+ * a heap-only (HOT) update, written beside the row with no index entry (see `inboxFillfactor`).
  */
 export function claimSql(inbox: string): string {
-  return `WITH expired AS (
-  UPDATE ${inbox} d
-     SET status = 'dead', reason = '${LEASE_EXPIRED_REASON}', lease_token = NULL, finished_at = now(),
-         last_error = ${leaseExpiredError("d")},
-         history = d.history || jsonb_build_array(jsonb_build_object('attempt', d.attempt, 'at', now(), 'error', ${leaseExpiredError("d")}))
-   WHERE d.seq IN (SELECT x.seq FROM ${inbox} x
-                    WHERE x.consumer = ANY($1::text[]) AND x.status = 'in-flight'
-                      AND x.lease_expires_at <= now() AND x.attempt >= x.max_attempts
-                    FOR UPDATE SKIP LOCKED)
-  RETURNING 1
-), candidates AS MATERIALIZED (
-  SELECT p.seq
+  return `WITH scan AS MATERIALIZED (
+  SELECT cn.name AS consumer, s.seq, s.key, s.exhausted
     FROM unnest($1::text[]) AS cn(name)
    CROSS JOIN LATERAL (
-         SELECT * FROM (
-           WITH scan AS MATERIALIZED (
-             SELECT a.seq, a.key
-               FROM ${inbox} a
-              WHERE a.consumer = cn.name AND a.status = 'pending' AND a.due_at <= now()
-                AND a.attempt < a.max_attempts
-              ORDER BY a.priority, a.due_at, a.seq
-              LIMIT $5
-           )
-           SELECT a.seq, a.priority, a.due_at
-             FROM scan s JOIN ${inbox} a ON a.seq = s.seq
-            WHERE (s.key IS NULL OR NOT EXISTS (
-                     SELECT 1 FROM ${inbox} b
-                      WHERE b.consumer = cn.name AND b.key = s.key AND b.seq < s.seq
-                        AND b.${UNFINISHED}))
-              AND a.status = 'pending' AND a.due_at <= now() AND a.attempt < a.max_attempts
-            ORDER BY a.priority, a.due_at, a.seq
-            LIMIT $2
-            FOR UPDATE OF a SKIP LOCKED) ready
-         UNION ALL
-         SELECT * FROM (SELECT a.seq, a.priority, a.due_at
-            FROM ${inbox} a
-           WHERE a.consumer = cn.name AND a.status = 'in-flight' AND a.lease_expires_at <= now()
-             AND a.attempt < a.max_attempts
-           ORDER BY a.lease_expires_at
-           LIMIT $2
-           FOR UPDATE SKIP LOCKED) expired_leases
-       ) p
-   ORDER BY p.priority, p.due_at, p.seq
+         SELECT a.seq, a.key, a.attempt >= a.max_attempts AS exhausted
+           FROM ${inbox} a
+          WHERE a.consumer = cn.name AND a.finished_at IS NULL AND a.due_at <= now() AND ${TAKEABLE("a")}
+          ORDER BY a.priority, a.due_at, a.seq
+          LIMIT $5) s
+), ${expiredCte(inbox, "scan")}, candidates AS MATERIALIZED (
+  SELECT a.seq
+    FROM scan s JOIN ${inbox} a ON a.seq = s.seq
+   WHERE NOT s.exhausted
+     AND (s.key IS NULL OR NOT EXISTS (
+            SELECT 1 FROM ${inbox} b
+             WHERE b.consumer = s.consumer AND b.key = s.key AND b.seq < s.seq AND b.${UNFINISHED}))
+     AND ${READY("a")}
+   ORDER BY a.priority, a.due_at, a.seq
    LIMIT $2
+   FOR UPDATE OF a SKIP LOCKED
 ), taken AS (
-${takeCandidates(inbox, "(SELECT count(*) FROM expired)::int")}
+${takeCandidates(inbox)}
 )
 SELECT *, false AS scan_full FROM taken
 UNION ALL
--- One more row, only when this claim came back short though some consumer's first $5 due rows
+-- One more row, only when this claim came back short though some consumer's first $5 takeable rows
 -- are all there: the front waits behind busy keys, and walkClaimSql should look further.
-SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, true
+SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, true
  WHERE CASE WHEN (SELECT count(*) FROM taken) < $2   -- CASE: the front is counted only for a short claim
             THEN EXISTS (SELECT 1 FROM unnest($1::text[]) AS cn(name) WHERE ${FRONT_FULL(inbox)})
             ELSE false END`;
@@ -119,55 +101,70 @@ SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, true
 
 /**
  * The second look of a claim that `claimSql` left short (same parameters; $2 what is still
- * wanted). Only when the first $5 due rows of a consumer are all there are — a full scan that
+ * wanted). Only when the first $5 takeable rows of a consumer are all there are — a full scan that
  * found too few heads means the front of the queue waits behind busy keys (40k entries on 50
  * keys, say) — it walks the keys with unfinished entries, one probe of `inbox_key` per key,
- * taking each key's first unfinished entry when it is pending and due (the first
- * CLAIM_KEY_WALK_CAP keys, in key order). Without it a claim would examine every blocked row to
- * return nothing. A separate statement: inside the first one, PostgreSQL's re-check of rows other
- * claimers had just updated re-ran the walk for each such row.
+ * taking each key's first unfinished entry when it is pending and due, or its lease ran out (the
+ * first CLAIM_KEY_WALK_CAP keys, in key order); a head whose lease ran out after its last attempt
+ * is dead-lettered. Without it a claim would examine every blocked row to return nothing. A
+ * separate statement: inside the first one, PostgreSQL's re-check of rows other claimers had just
+ * updated re-ran the walk for each such row.
  */
 export function walkClaimSql(inbox: string): string {
-  return `WITH candidates AS MATERIALIZED (
-  SELECT p.seq
+  return `WITH walk AS MATERIALIZED (
+  SELECT heads.seq, heads.exhausted
     FROM unnest($1::text[]) AS cn(name)
    CROSS JOIN LATERAL (
-         SELECT * FROM (
-           WITH RECURSIVE keys (key, visited) AS (
-             SELECT (SELECT k.key FROM ${inbox} k
-                      WHERE k.consumer = cn.name AND k.key IS NOT NULL AND k.${UNFINISHED}
-                      ORDER BY k.key LIMIT 1), 1
-              WHERE ${FRONT_FULL(inbox)}
-             UNION ALL
-             SELECT (SELECT k.key FROM ${inbox} k
-                      WHERE k.consumer = cn.name AND k.key IS NOT NULL AND k.${UNFINISHED} AND k.key > w.key
-                      ORDER BY k.key LIMIT 1), w.visited + 1
-               FROM keys w
-              WHERE w.key IS NOT NULL AND w.visited < ${CLAIM_KEY_WALK_CAP}
-           ), walk AS (
-             SELECT h.seq, ${READY("h")} AS ready
-               FROM keys w
-              CROSS JOIN LATERAL (SELECT k.seq, k.status, k.due_at, k.attempt, k.max_attempts FROM ${inbox} k
-                                   WHERE k.consumer = cn.name AND k.key = w.key AND k.${UNFINISHED}
-                                   ORDER BY k.seq LIMIT 1) h
-              WHERE w.key IS NOT NULL
-           )
-           SELECT a.seq, a.priority, a.due_at
-             FROM walk w JOIN ${inbox} a ON a.seq = w.seq
-            WHERE w.ready
-              AND a.status = 'pending' AND a.due_at <= now() AND a.attempt < a.max_attempts
-            ORDER BY a.priority, a.due_at, a.seq
-            LIMIT $2
-            FOR UPDATE OF a SKIP LOCKED) walked
-       ) p
-   ORDER BY p.priority, p.due_at, p.seq
+         WITH RECURSIVE keys (key, visited) AS (
+           SELECT (SELECT k.key FROM ${inbox} k
+                    WHERE k.consumer = cn.name AND k.key IS NOT NULL AND k.${UNFINISHED}
+                    ORDER BY k.key LIMIT 1), 1
+            WHERE ${FRONT_FULL(inbox)}
+           UNION ALL
+           SELECT (SELECT k.key FROM ${inbox} k
+                    WHERE k.consumer = cn.name AND k.key IS NOT NULL AND k.${UNFINISHED} AND k.key > w.key
+                    ORDER BY k.key LIMIT 1), w.visited + 1
+             FROM keys w
+            WHERE w.key IS NOT NULL AND w.visited < ${CLAIM_KEY_WALK_CAP}
+         )
+         SELECT h.seq, h.attempt >= h.max_attempts AS exhausted
+           FROM keys w
+          CROSS JOIN LATERAL (SELECT k.seq, k.status, k.due_at, k.attempt, k.max_attempts, k.lease_expires_at
+                                FROM ${inbox} k
+                               WHERE k.consumer = cn.name AND k.key = w.key AND k.${UNFINISHED}
+                               ORDER BY k.seq LIMIT 1) h
+          WHERE w.key IS NOT NULL AND h.due_at <= now() AND ${TAKEABLE("h")}) heads
+), ${expiredCte(inbox, "walk")}, candidates AS MATERIALIZED (
+  SELECT a.seq
+    FROM walk w JOIN ${inbox} a ON a.seq = w.seq
+   WHERE NOT w.exhausted AND ${READY("a")}
+   ORDER BY a.priority, a.due_at, a.seq
    LIMIT $2
+   FOR UPDATE OF a SKIP LOCKED
 )
-${takeCandidates(inbox, "0")}`;
+${takeCandidates(inbox)}`;
+}
+
+/**
+ * Dead-letters the rows of `from` (a CTE of seq + exhausted) whose lease ran out after their last
+ * attempt, with a LeaseExpiredError history record. Runs whether or not the statement reads it.
+ */
+function expiredCte(inbox: string, from: string): string {
+  return `expired AS (
+  UPDATE ${inbox} d
+     SET status = 'dead', reason = '${LEASE_EXPIRED_REASON}', lease_token = NULL, finished_at = now(),
+         last_error = ${leaseExpiredError("d")},
+         history = d.history || jsonb_build_array(jsonb_build_object('attempt', d.attempt, 'at', now(), 'error', ${leaseExpiredError("d")}))
+   WHERE d.seq IN (SELECT x.seq FROM ${from} f JOIN ${inbox} x ON x.seq = f.seq
+                    WHERE f.exhausted AND x.status = 'in-flight' AND x.finished_at IS NULL
+                      AND x.lease_expires_at <= now() AND x.attempt >= x.max_attempts
+                    FOR UPDATE OF x SKIP LOCKED)
+  RETURNING 1
+)`;
 }
 
 /** The update that takes the candidates: lease, attempt, and the expired lease's history record. */
-function takeCandidates(inbox: string, expiredCount: string): string {
+function takeCandidates(inbox: string): string {
   return `UPDATE ${inbox} u
    SET status = 'in-flight', attempt = u.attempt + 1, lease_token = gen_random_uuid(),
        lease_expires_at = now() + $3::float8 * interval '1 millisecond', worker = $4,
@@ -178,22 +175,35 @@ function takeCandidates(inbox: string, expiredCount: string): string {
   FROM candidates c
  WHERE u.seq = c.seq
 RETURNING u.consumer, u.event, u.attempt, u.max_attempts, u.lease_token, u.lease_expires_at,
-          u.priority, u.due_at, u.seq, ${expiredCount} AS expired,
+          u.priority, u.due_at, u.seq,
           coalesce(u.last_error ->> 'name' = '${LEASE_EXPIRED_ERROR_NAME}', false) AS expired_last`;
 }
 
-const UNFINISHED = "status IN ('pending', 'in-flight')";
 /**
- * True when consumer `cn.name` has at least $5 pending, due rows — the bounded scan of a claim came
+ * Pending or leased: the rows `inbox_claim` and `inbox_key` hold. Written as `finished_at IS NULL`
+ * (true exactly for status pending and in-flight) so that no index depends on `status`.
+ */
+const UNFINISHED = "finished_at IS NULL";
+/**
+ * A row a claim may act on (with UNFINISHED and due): pending with attempts left, or leased with
+ * the lease run out (taken again with attempts left, dead-lettered without).
+ */
+const TAKEABLE = (alias: string): string =>
+  `(${alias}.status = 'pending' AND ${alias}.attempt < ${alias}.max_attempts
+    OR ${alias}.status = 'in-flight' AND ${alias}.lease_expires_at <= now())`;
+/**
+ * True when consumer `cn.name` has at least $5 takeable rows — the bounded scan of a claim came
  * back full (read through the claim index, in claim order, as the scan itself does).
  */
 const FRONT_FULL = (inbox: string): string =>
   `(SELECT count(*) FROM (SELECT 1 FROM ${inbox} a
-     WHERE a.consumer = cn.name AND a.status = 'pending' AND a.due_at <= now() AND a.attempt < a.max_attempts
+     WHERE a.consumer = cn.name AND a.finished_at IS NULL AND a.due_at <= now() AND ${TAKEABLE("a")}
      ORDER BY a.priority, a.due_at, a.seq
      LIMIT $5) s) >= $5`;
+/** A row a claim takes: unfinished, due, takeable with attempts left (the re-check after locking). */
 const READY = (alias: string): string =>
-  `(${alias}.status = 'pending' AND ${alias}.due_at <= now() AND ${alias}.attempt < ${alias}.max_attempts)`;
+  `(${alias}.finished_at IS NULL AND ${alias}.due_at <= now() AND ${alias}.attempt < ${alias}.max_attempts
+    AND ${TAKEABLE(alias)})`;
 
 interface ClaimRow {
   /** Only in the first claim statement's answer: true on its extra last row (see claimSql). */
@@ -320,7 +330,7 @@ SELECT count(*)::int AS inserted, (SELECT count(*) FROM (SELECT pg_notify($2, ''
 ), blocked AS MATERIALIZED (
   SELECT q.c, q.k FROM (SELECT DISTINCT c, k FROM x WHERE k IS NOT NULL) q
    WHERE EXISTS (SELECT 1 FROM ${t.inbox} b
-                  WHERE b.consumer = q.c AND b.key = q.k AND b.status IN ('pending', 'in-flight'))
+                  WHERE b.consumer = q.c AND b.key = q.k AND b.${UNFINISHED})
 ), flagged AS (
   SELECT x.*, ((x.d IS NULL OR x.d <= now())
            AND (x.k IS NULL OR (
