@@ -23,6 +23,8 @@ import { killNats, natsAnswers, restoreServers, startNats, startRedis, stopRedis
 import { transportConfigs } from "./transport-configs.js";
 
 const redisConfig = transportConfigs[0]?.[1] as ConfigFactory;
+/** How long before a restart without persistence an acknowledged entry may still be unread. */
+const LOSS_WINDOW_MS = 500;
 const natsConfig = transportConfigs[1]?.[1] as ConfigFactory;
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -71,8 +73,18 @@ async function resumed(config: Config, publisher: BackgroundPublisher, since: nu
   return Date.now() - since;
 }
 
-async function verify(config: Config, fleet: Fleet, publisher: BackgroundPublisher, workers: number) {
-  const expected = new Set(publisher.acked);
+/**
+ * `mayLose`: orderIds a fault may lose by design (an entry Redis acknowledged but had not handed
+ * to a worker when it died without persistence); each of them still has at most one effect.
+ */
+async function verify(
+  config: Config,
+  fleet: Fleet,
+  publisher: BackgroundPublisher,
+  workers: number,
+  mayLose: ReadonlySet<string> = new Set(),
+) {
+  const expected = new Set([...publisher.acked].filter((id) => !mayLose.has(id)));
   const { rows, byOrder } = await settled(config, expected, 60_000);
   const doubled = [...byOrder].filter(([, n]) => n > 1);
   expect(doubled).toEqual([]);
@@ -110,7 +122,11 @@ describe("Redis faults (PostgreSQL + Redis)", () => {
     const resumeTimes: Record<string, number> = {};
 
     await sleep(2_000);
-    // 1. Restart: SHUTDOWN NOSAVE, then the machine's start command.
+    // 1. Restart: SHUTDOWN NOSAVE, then the machine's start command. Entries Redis acknowledged
+    // in the last moments before it died and no worker had read yet die with it (documented: turn
+    // on AOF if that matters). Events acknowledged more than LOSS_WINDOW_MS before the shutdown
+    // must have their effect: the workers keep up with this rate by far more than that.
+    const shutdownAt = Date.now();
     await stopRedis();
     await sleep(1_000);
     await startRedis();
@@ -140,9 +156,15 @@ describe("Redis faults (PostgreSQL + Redis)", () => {
 
     await sleep(1_000);
     await publisher.stop();
-    const { rows, expected } = await verify(config, fleet, publisher, 2);
+    const mayLose = new Set(
+      [...publisher.ackedAt]
+        .filter(([, at]) => at > shutdownAt - LOSS_WINDOW_MS && at <= shutdownAt)
+        .map(([id]) => id),
+    );
+    const { rows, expected } = await verify(config, fleet, publisher, 2, mayLose);
+    const lost = [...mayLose].filter((id) => !rows.some((r) => r.order_id === id)).length;
     console.log(
-      `Redis faults: ${expected.size} acknowledged events, ${rows.length} effects, ${publisher.retries} publish retries, ${ids.length} connections killed, resumed after (ms) ${JSON.stringify(resumeTimes)}`,
+      `Redis faults: ${expected.size} acknowledged events (+${mayLose.size} acknowledged just before the restart, ${lost} of them lost with it), ${rows.length} effects, ${publisher.retries} publish retries, ${ids.length} connections killed, resumed after (ms) ${JSON.stringify(resumeTimes)}`,
     );
     expect(publisher.failures).toEqual([]);
     expect(expected.size).toBeGreaterThan(1_000);
