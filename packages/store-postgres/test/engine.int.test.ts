@@ -33,6 +33,12 @@ interface Rig {
   ): Inbox<pg.PoolClient>;
   send(...events: EventEnvelope[]): Promise<void>;
   effects(): Promise<{ order_id: string; attempt: number }[]>;
+  /**
+   * Waits until the store: transport holds no message (each was recorded and acked). `whenIdle`
+   * alone sees only the inbox: right after a send, on a busy machine, nothing may have been
+   * fetched yet, and an empty inbox looks idle.
+   */
+  drained(timeoutMs?: number): Promise<void>;
 }
 
 async function rig(): Promise<Rig> {
@@ -72,6 +78,18 @@ async function rig(): Promise<Rig> {
         "events",
         events.map((e) => encodeEvent(e)),
       ),
+    async drained(timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const { rows } = await store.pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM "${schema}".ef_transport_messages`,
+        );
+        if (rows[0]?.n === 0) return;
+        if (Date.now() > deadline)
+          throw new Error(`${rows[0]?.n} messages still in the transport after ${timeoutMs} ms`);
+        await new Promise((res) => setTimeout(res, 10));
+      }
+    },
     async effects() {
       const { rows } = await store.pool.query<{ order_id: string; attempt: number }>(
         `SELECT order_id, attempt FROM "${schema}".effects ORDER BY order_id, attempt`,
@@ -95,6 +113,7 @@ describe.runIf(available)("the inbox engine on PostgreSQL (store: transport)", (
       createEnvelope(OrderCreated, { orderId: `o-${i}`, total: i }),
     );
     await r.send(...events, ...events.slice(0, 5)); // redeliveries of the first five
+    await r.drained();
     await inbox.whenIdle({ timeout: 10_000 });
     const effects = await r.effects();
     expect(effects).toHaveLength(20);
@@ -116,6 +135,7 @@ describe.runIf(available)("the inbox engine on PostgreSQL (store: transport)", (
       createEnvelope(OrderCreated, { orderId: "second-try", total: 1 }),
       createEnvelope(OrderCreated, { orderId: "always", total: 2 }),
     );
+    await r.drained();
     await inbox.whenIdle({ timeout: 10_000 });
     expect(await r.effects()).toEqual([{ order_id: "second-try", attempt: 2 }]);
     const dead = await r.store.deadLetters.list();
