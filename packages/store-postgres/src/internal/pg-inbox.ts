@@ -53,7 +53,7 @@ export const CLAIM_KEY_WALK_CAP = 1_000;
  *
  * Per consumer, the first $5 takeable rows in claim order (priority, due time, seq) are examined,
  * read through `inbox_claim` (every unfinished row): pending and due, or leased with the lease run
- * out. Leased rows whose lease runs are stepped over — at most the entries in flight. Of those, a
+ * out. Leased rows whose lease still runs are stepped over — at most the entries in flight. Of these, a
  * lease run out after the last attempt is dead-lettered; the rest that are first among their
  * key's unfinished entries ("heads") are candidates, locked in claim order with SKIP LOCKED (a row
  * another claimer took meanwhile fails the re-check and is skipped). The scan's rows are sorted
@@ -65,7 +65,7 @@ export const CLAIM_KEY_WALK_CAP = 1_000;
  * once; when it does not, `walkClaimSql` looks further.
  *
  * No index holds a column the claim writes (status, attempt, lease, worker, history): the lease is
- * a heap-only (HOT) update, written beside the row with no index entry (see `inboxFillfactor`).
+ * a heap-only (HOT) update, written beside the row with no index entry (see `INBOX_FILLFACTOR`).
  */
 export function claimSql(inbox: string): string {
   return `WITH scan AS MATERIALIZED (
