@@ -141,7 +141,7 @@ describe.runIf(available)("store-postgres resilience", () => {
     const { rows } = await admin.query<{ version: number }>(
       `SELECT version FROM "${schema}"."ef_migrations" ORDER BY version`,
     );
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5, 6]);
     const e = event();
     expect(await many[3]?.append([e])).toEqual({ inserted: [e.id], duplicates: [] });
   });
@@ -154,7 +154,7 @@ describe.runIf(available)("store-postgres resilience", () => {
     const { rows } = await admin.query<{ version: number }>(
       `SELECT version FROM "${schema}"."ef_migrations" ORDER BY version`,
     );
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5, 6]);
     const e = event();
     expect(await store.append([e])).toEqual({ inserted: [e.id], duplicates: [] });
   });
@@ -175,7 +175,7 @@ describe.runIf(available)("store-postgres resilience", () => {
     const { rows } = await admin.query<{ version: number }>(
       `SELECT version FROM ${t.migrations} ORDER BY version`,
     );
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(await store.outbox.pending()).toBe(2);
     // The leased row's lease survives; its key's next row waits behind it.
     expect(await store.outbox.claim({ limit: 10, leaseMs: 30_000 })).toEqual([]);
@@ -207,7 +207,7 @@ describe.runIf(available)("store-postgres resilience", () => {
     const { rows } = await admin.query<{ version: number }>(
       `SELECT version FROM ${t.migrations} ORDER BY version`,
     );
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(await store.inbox.stats()).toMatchObject({ pending: 1, inFlight: 1, dead: 1 });
     const [letter] = await store.deadLetters.list();
     expect(letter).toMatchObject({ consumer: "c", reason: "max attempts (3) reached", attempts: 3 });
@@ -248,12 +248,17 @@ describe.runIf(available)("store-postgres resilience", () => {
     const { rows } = await admin.query<{ version: number }>(
       `SELECT version FROM ${t.migrations} ORDER BY version`,
     );
-    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5]);
+    expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5, 6]);
     const { rows: opts } = await admin.query<{ reloptions: string[] }>(
       "SELECT reloptions FROM pg_class WHERE oid = $1::regclass",
       [t.inbox],
     );
     expect(opts[0]?.reloptions).toContain("fillfactor=50");
+    const { rows: transportOpts } = await admin.query<{ reloptions: string[] }>(
+      "SELECT reloptions FROM pg_class WHERE oid = $1::regclass",
+      [t.transportMessages],
+    );
+    expect(transportOpts[0]?.reloptions).toContain("fillfactor=50"); // version 6
     expect(await store.inbox.stats()).toMatchObject({ pending: 1, inFlight: 2, completed: 1, dead: 1 });
     expect((await store.deadLetters.list()).map((l) => l.event?.id)).toEqual([dead.id]);
     // The claim dead-letters the entry whose last lease ran out, takes the pending one (its key's
