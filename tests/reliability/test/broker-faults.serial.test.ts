@@ -42,7 +42,8 @@ function withParams(config: Config, params: string): Config {
 
 async function open(factory: ConfigFactory, workerParams: string, producerParams: string) {
   const config = await factory(scenarioId());
-  const fleet = new Fleet(withParams(config, workerParams), { EF_LEASE: "3000" });
+  // EF_LOG: the workers' warnings, printed when a case fails (see verify).
+  const fleet = new Fleet(withParams(config, workerParams), { EF_LEASE: "3000", EF_LOG: "warn" });
   const ferry = await producer(withParams(config, producerParams));
   cleanups.push(async () => {
     await fleet.stopAll();
@@ -85,7 +86,10 @@ async function verify(
   mayLose: ReadonlySet<string> = new Set(),
 ) {
   const expected = new Set([...publisher.acked].filter((id) => !mayLose.has(id)));
-  const { rows, byOrder } = await settled(config, expected, 60_000);
+  const { rows, byOrder } = await settled(config, expected, 60_000).catch((error: unknown) => {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(`${reason}\n${fleet.logs()}`);
+  });
   const doubled = [...byOrder].filter(([, n]) => n > 1);
   expect(doubled).toEqual([]);
   expect(tally(rows).doubled).toEqual([]);

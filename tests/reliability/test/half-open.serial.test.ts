@@ -93,7 +93,11 @@ describe("half-open connections between the worker and a server", () => {
   it.each(cases)("%s: stalls %s", async (_name, end, target) => {
     const config = await target.factory(scenarioId());
     const proxy = await TcpProxy.start({ host: "127.0.0.1", port: target.port });
-    const fleet = new Fleet(config, { EF_LEASE: "3000", ...target.through(config, proxy.port) });
+    const fleet = new Fleet(config, {
+      EF_LEASE: "3000",
+      EF_LOG: "warn", // printed when the case fails: which connections were replaced, what failed
+      ...target.through(config, proxy.port),
+    });
     const ferry = await producer(config);
     cleanups.push(async () => {
       await fleet.stopAll();
@@ -123,7 +127,12 @@ describe("half-open connections between the worker and a server", () => {
     const endedAt = end === "never" ? stalledAt : Date.now();
     await publish("after", 300);
 
-    const { rows, byOrder } = await settled(config, expected, BOUND_MS);
+    const { rows, byOrder } = await settled(config, expected, BOUND_MS).catch((error: unknown) => {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new Error(
+        `${reason}\n${reconnectsDuringStall} new connections during the stall\n${fleet.logs()}`,
+      );
+    });
     const tookMs = Date.now() - endedAt;
     console.log(
       `${target.name}, stall ${STALL_MS} ms then ${end}: ${stalled} connections stalled, ${reconnectsDuringStall} new ones during the stall, ${proxy.heldBytes} bytes held; all ${expected.size} events done ${tookMs} ms after the stall ${end === "never" ? "began" : "ended"}`,

@@ -180,6 +180,13 @@ export class Fleet {
   readonly #nodeArgs: readonly string[];
   /** Exits seen, by signal or code. */
   readonly exits: string[] = [];
+  /** The last 4 KB each worker wrote to stderr, in spawn order (also of workers that exited). */
+  readonly #stderr: string[] = [];
+
+  /** What the workers wrote to stderr lately (their logs with `EF_LOG` set), for a failure message. */
+  logs(): string {
+    return this.#stderr.map((tail, i) => `--- worker ${i + 1} stderr ---\n${tail || "(empty)"}`).join("\n");
+  }
 
   /** `options.nodeArgs`: flags for node before the worker script (e.g. `--expose-gc`). */
   constructor(
@@ -212,8 +219,10 @@ export class Fleet {
     });
     this.#children.add(child);
     let stderr = "";
+    const slot = this.#stderr.push("") - 1;
     child.stderr?.on("data", (chunk: Buffer) => {
       stderr = (stderr + chunk.toString()).slice(-4_000);
+      this.#stderr[slot] = stderr;
     });
     child.on("exit", (code, signal) => {
       this.#children.delete(child);
