@@ -185,7 +185,7 @@ DROP INDEX ${qix("inbox_claim")}, ${qix("inbox_lease")}, ${qix("inbox_key")}, ${
 CREATE INDEX ${ix("inbox_claim")} ON ${t.inbox} (consumer, priority, due_at, seq) WHERE finished_at IS NULL;
 CREATE INDEX ${ix("inbox_key")} ON ${t.inbox} (consumer, key, seq) WHERE key IS NOT NULL AND finished_at IS NULL;
 CREATE INDEX ${ix("inbox_dead")} ON ${t.inbox} (seq) WHERE reason IS NOT NULL;
-ALTER TABLE ${t.inbox} SET (fillfactor = ${INBOX_FILLFACTOR});`;
+ALTER TABLE ${t.inbox} SET (fillfactor = ${LEASED_FILLFACTOR});`;
     },
   },
   {
@@ -194,16 +194,16 @@ ALTER TABLE ${t.inbox} SET (fillfactor = ${INBOX_FILLFACTOR});`;
     // A fetch writes attempt, lease and consumer, none of them indexed: with room on the page the
     // leased version is written beside the row with no index entry (as an inbox claim, version 5).
     sql: (t: TableNames) => `
-ALTER TABLE ${t.transportMessages} SET (fillfactor = ${INBOX_FILLFACTOR});`,
+ALTER TABLE ${t.transportMessages} SET (fillfactor = ${LEASED_FILLFACTOR});`,
   },
 ]);
 
 /**
- * The inbox table's fillfactor: inserts fill half of a page, leaving the rest for the versions a
- * claim writes beside its rows (a claim is a heap-only update only when the new version fits on the
- * row's page).
+ * The fillfactor of the tables whose rows are leased (the inbox, the store transport's messages):
+ * inserts fill half of a page, leaving the rest for the version a claim or fetch writes beside its
+ * row (a heap-only update only when the new version fits on the row's page).
  */
-export const INBOX_FILLFACTOR = 50;
+export const LEASED_FILLFACTOR = 50;
 
 /**
  * Creates or upgrades the store's tables in `schema` (created when missing), with table names

@@ -249,16 +249,15 @@ describe.runIf(available)("store-postgres resilience", () => {
       `SELECT version FROM ${t.migrations} ORDER BY version`,
     );
     expect(rows.map((r) => r.version)).toEqual([1, 2, 3, 4, 5, 6]);
-    const { rows: opts } = await admin.query<{ reloptions: string[] }>(
-      "SELECT reloptions FROM pg_class WHERE oid = $1::regclass",
-      [t.inbox],
-    );
-    expect(opts[0]?.reloptions).toContain("fillfactor=50");
-    const { rows: transportOpts } = await admin.query<{ reloptions: string[] }>(
-      "SELECT reloptions FROM pg_class WHERE oid = $1::regclass",
-      [t.transportMessages],
-    );
-    expect(transportOpts[0]?.reloptions).toContain("fillfactor=50"); // version 6
+    const reloptions = async (table: string): Promise<string[] | undefined> =>
+      (
+        await admin.query<{ reloptions: string[] }>(
+          "SELECT reloptions FROM pg_class WHERE oid = $1::regclass",
+          [table],
+        )
+      ).rows[0]?.reloptions;
+    expect(await reloptions(t.inbox)).toContain("fillfactor=50");
+    expect(await reloptions(t.transportMessages)).toContain("fillfactor=50"); // version 6
     expect(await store.inbox.stats()).toMatchObject({ pending: 1, inFlight: 2, completed: 1, dead: 1 });
     expect((await store.deadLetters.list()).map((l) => l.event?.id)).toEqual([dead.id]);
     // The claim dead-letters the entry whose last lease ran out, takes the pending one (its key's

@@ -65,7 +65,7 @@ export const CLAIM_KEY_WALK_CAP = 1_000;
  * once; when it does not, `walkClaimSql` looks further.
  *
  * No index holds a column the claim writes (status, attempt, lease, worker, history): the lease is
- * a heap-only (HOT) update, written beside the row with no index entry (see `INBOX_FILLFACTOR`).
+ * a heap-only (HOT) update, written beside the row with no index entry (see `LEASED_FILLFACTOR`).
  */
 export function claimSql(inbox: string): string {
   return `WITH scan AS MATERIALIZED (
